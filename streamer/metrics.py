@@ -1,0 +1,76 @@
+"""Every Prometheus metric Vigil exports, declared in one place (names are a contract: DESIGN.md, "Metrics").
+
+Labels come only from bounded sets (camera, model, kind, reason, event), never a person or track id. Each pipeline
+owns one ``VigilMetrics`` with its own registry, so tests can run several pipelines in one process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.exposition import generate_latest
+
+from streamer import __version__
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class VigilMetrics:
+    """The collectors, registered on a private registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.frames_decoded = Counter("vigil_frames_decoded", "Frames decoded from cameras.", ["camera"], registry=r)
+        self.keyframes_sampled = Counter(
+            "vigil_keyframes_sampled", "Frames the sampler passed on for embedding.", ["camera"], registry=r
+        )
+        self.frames_dropped = Counter(
+            "vigil_frames_dropped", "Frames dropped, by reason (rate, backpressure, decode_error).",
+            ["camera", "reason"], registry=r,
+        )
+        self.camera_up = Gauge("vigil_camera_up", "1 while the camera delivers frames, else 0.", ["camera"], registry=r)
+        self.camera_reconnects = Counter(
+            "vigil_camera_reconnects", "Reconnect attempts after a camera failed or stalled.", ["camera"], registry=r
+        )
+        self.inference_seconds = Histogram(
+            "vigil_inference_seconds", "Time to embed one batch.", ["model"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "vigil_batch_size", "Frames per inference batch.", ["model"], buckets=BATCH_BUCKETS, registry=r
+        )
+        self.search_seconds = Histogram(
+            "vigil_search_seconds", "Time to search the watchlist index for one batch.", ["kind"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.matches = Counter("vigil_matches", "Embeddings that matched a watchlist entry.", ["kind"], registry=r)
+        self.alerts_published = Counter(
+            "vigil_alerts_published", "Alerts acknowledged by the MQTT broker.", ["kind", "event"], registry=r
+        )
+        self.alert_latency_seconds = Histogram(
+            "vigil_alert_latency_seconds", "Frame received to broker acknowledgement of its alert.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.mqtt_outbox_depth = Gauge("vigil_mqtt_outbox_depth", "Alerts waiting for a broker ack.", registry=r)
+        self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
+        self.build_info = Info("vigil_build", "Version and inference backend.", registry=r)
+        self.build_info.info({"version": __version__, "backend": "none"})
+
+    def set_backend(self, backend: str) -> None:
+        self.build_info.info({"version": __version__, "backend": backend})
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
+
+    def serve(self, bind: str, port: int) -> int:
+        """Serve ``/metrics`` on a daemon thread; returns the bound port (useful with port 0)."""
+        server, _thread = start_http_server(port, addr=bind, registry=self.registry)
+        self._server = server
+        return server.server_port
+
+    def close(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
