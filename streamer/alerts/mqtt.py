@@ -1,0 +1,194 @@
+"""Delivers alerts and status to the MQTT broker (DESIGN.md, "MQTT").
+
+Alerts are read from the persistent outbox in order and handed to paho with QoS 1; paho keeps unacknowledged
+messages across broker reconnects and re-sends them, and the outbox keeps them across restarts of Vigil. A row is
+marked acknowledged only when the broker's PUBACK arrives, which is also when ``alert_latency_seconds`` is observed.
+The node's ``online``/``offline`` status is retained with a Last Will; each camera's status is retained too and
+re-sent on every reconnect, so a dashboard that subscribes late still sees the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from streamer.alerts.event import iso_utc
+from streamer.alerts.outbox import AlertOutbox, OutboxItem
+from streamer.config import MqttConfig
+from streamer.metrics import VigilMetrics
+from streamer.sources.status import CameraStatus
+
+log = logging.getLogger(__name__)
+IN_FLIGHT_LIMIT = 1000  # alerts held in paho's memory at once; the rest wait on disk
+
+
+class MqttPublisher:
+    """Owns the MQTT connection and the thread that drains the outbox.
+
+    Args:
+        config: broker address, credentials, TLS, topic prefix, QoS.
+        node_id: this node's name in ``<prefix>/status/<node_id>``.
+        outbox: where alerts wait for their acknowledgement.
+        metrics: alerts_published, alert_latency_seconds, mqtt_outbox_depth.
+    """
+
+    def __init__(self, config: MqttConfig, node_id: str, outbox: AlertOutbox, metrics: VigilMetrics) -> None:
+        self._config = config
+        self._node_id = node_id
+        self._outbox = outbox
+        self._metrics = metrics
+        self._status_topic = f"{config.topic_prefix}/status/{node_id}"
+        self._camera_status: dict[str, CameraStatus] = {}
+        self._status_lock = threading.Lock()
+        self._acks: queue.Queue[int] = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._in_flight: dict[int, OutboxItem] = {}  # paho mid -> item; touched only by the drain thread
+        self._client = self._make_client()
+        self._thread = threading.Thread(target=self._drain_loop, name="mqtt-outbox", daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background (retrying with backoff) and start draining the outbox."""
+        log.info("connecting to MQTT broker %s:%d%s", self._config.host, self._config.port,
+                 " (TLS)" if self._config.tls else "")
+        self._client.connect_async(self._config.host, self._config.port, keepalive=self._config.keepalive_s)
+        self._client.loop_start()
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Tell the drain thread that the outbox has something new."""
+        self._wake.set()
+
+    def publish_camera_status(self, status: CameraStatus) -> None:
+        """Retained ``<prefix>/cameras/<camera>/status``; remembered and re-sent after reconnects."""
+        with self._status_lock:
+            self._camera_status[status.camera] = status
+        self._send_status(status)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every alert in the outbox is acknowledged (or ``timeout``); True when idle."""
+        deadline = time.monotonic() + timeout
+        while self._outbox.depth() > 0:
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.05)
+        return True
+
+    def stop(self, drain_timeout: float = 5.0) -> None:
+        """Try to deliver what is pending, announce ``offline`` (retained), disconnect."""
+        if self._connected.is_set():
+            self.wait_idle(drain_timeout)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+        if self._connected.is_set():
+            info = self._client.publish(self._status_topic, "offline", qos=1, retain=True)
+            info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"vigil-{self._node_id}-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+        )
+        client.max_inflight_messages_set(20)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.will_set(self._status_topic, "offline", qos=1, retain=True)
+        if self._config.username:
+            client.username_pw_set(self._config.username, self._config.password())
+        tls = self._config.tls
+        if tls is not None:
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
+            client.tls_insecure_set(tls.insecure)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port,
+                      reason_code)
+            return
+        log.info("connected to MQTT broker %s:%d", self._config.host, self._config.port)
+        self._connected.set()
+        client.publish(self._status_topic, "online", qos=1, retain=True)
+        with self._status_lock:
+            statuses = list(self._camera_status.values())
+        for status in statuses:
+            self._send_status(status)
+        self._wake.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        if self._connected.is_set():
+            log.warning("disconnected from MQTT broker (%s); alerts wait in the outbox", reason_code)
+        self._connected.clear()
+
+    def _on_publish(self, _client, _userdata, mid: int, _reason_code, _properties) -> None:
+        # Runs on paho's thread while it holds its own lock: hand over, never block here.
+        self._acks.put(mid)
+        self._wake.set()
+
+    def _send_status(self, status: CameraStatus) -> None:
+        topic = f"{self._config.topic_prefix}/cameras/{status.camera}/status"
+        self._client.publish(topic, json.dumps(status.to_payload()), qos=1, retain=True)
+
+    def _drain_loop(self) -> None:
+        last_seq = 0
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            try:
+                self._take_acks()
+                room = IN_FLIGHT_LIMIT - len(self._in_flight)
+                if room > 0:
+                    for item in self._outbox.pending(after_seq=last_seq, limit=room):
+                        self._send_alert(item)
+                        last_seq = item.seq
+                self._metrics.mqtt_outbox_depth.set(self._outbox.depth())
+            except Exception:  # the supervising loop of this stage: log, keep delivering
+                log.exception("MQTT outbox drain failed; retrying")
+                self._stop.wait(1.0)
+
+    def _send_alert(self, item: OutboxItem) -> None:
+        payload = dict(item.payload, published_at=iso_utc(datetime.now(UTC)))
+        info = self._client.publish(item.topic, json.dumps(payload), qos=self._config.qos)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"paho refused alert seq {item.seq}: {mqtt.error_string(info.rc)}")
+        self._in_flight[info.mid] = item
+        if self._config.qos == 0:
+            self._acks.put(info.mid)
+
+    def _take_acks(self) -> None:
+        while True:
+            try:
+                mid = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            item = self._in_flight.pop(mid, None)
+            if item is None:
+                continue  # a status message, or an ack for a message of an earlier connection
+            self._outbox.ack(item.seq)
+            self._metrics.alerts_published.labels(kind=item.kind, event=item.event).inc()
+            latency = (datetime.now(UTC) - item.frame_time).total_seconds()
+            self._metrics.alert_latency_seconds.observe(max(latency, 0.0))

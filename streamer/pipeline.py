@@ -1,0 +1,156 @@
+"""Wires the stages and owns their threads: source -> sampler -> batcher -> engine -> matcher -> alert policy ->
+snapshot -> outbox -> MQTT publisher.
+
+Camera threads only decode, sample and enqueue (never block); one inference thread takes cross-camera batches,
+embeds, matches and runs the alert policy; the publisher's thread drains the outbox. ``start`` and ``stop`` read as a
+table of contents of the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from streamer.alerts.event import AlertEvent
+from streamer.alerts.mqtt import MqttPublisher
+from streamer.alerts.outbox import AlertOutbox
+from streamer.alerts.policy import AlertPolicy
+from streamer.alerts.snapshots import SnapshotWriter
+from streamer.batcher import CrossCameraBatcher
+from streamer.config import VigilConfig
+from streamer.matcher import SceneMatcher
+from streamer.metrics import VigilMetrics
+from streamer.sampler import KeyframeSampler
+from streamer.sources.camera import CameraWorker
+from streamer.sources.frame import Keyframe
+from streamer.sources.status import CameraStatus
+
+log = logging.getLogger(__name__)
+INDEX_SYNC_EVERY_S = 2.0
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass
+class PipelineParts:
+    """The ready-made stages a pipeline wires (built by ``streamer.service`` or by tests)."""
+
+    embedder: object  # engines.scene.SceneEmbedder: .embed(images) -> (N, D), .name, .version
+    matcher: SceneMatcher
+    index_sync: Callable[[], object]
+    outbox: AlertOutbox
+    publisher: MqttPublisher
+    metrics: VigilMetrics
+    on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
+
+
+class Pipeline:
+    """The running service minus its HTTP endpoints.
+
+    Args:
+        config: the validated configuration.
+        parts: the stages that need models, databases or connections.
+    """
+
+    def __init__(self, config: VigilConfig, parts: PipelineParts) -> None:
+        self._config = config
+        self._parts = parts
+        self._metrics = parts.metrics
+        self._sampler = KeyframeSampler({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
+        self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
+        self._policy = AlertPolicy(config.alerts, config.node_id)
+        self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
+        self._cameras = [
+            CameraWorker(name, cam, self._on_frame, self._on_camera_status, parts.metrics)
+            for name, cam in config.cameras.items()
+            if cam.enabled
+        ]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+
+    @property
+    def cameras(self) -> list[CameraWorker]:
+        return list(self._cameras)
+
+    def start(self) -> None:
+        """Publisher first (so camera status has somewhere to go), then inference, then the cameras."""
+        self._metrics.set_backend(getattr(self._parts.embedder, "backend", "unknown"))
+        self._parts.index_sync()
+        self._parts.publisher.start()
+        self._thread.start()
+        for camera in self._cameras:
+            camera.start()
+        log.info("pipeline started: %d camera(s), model %s", len(self._cameras), self._parts.embedder.version)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cameras first (no new frames), then inference (closes open events), then deliver and disconnect."""
+        for camera in self._cameras:
+            camera.stop(timeout=3.0)
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.warning("inference thread did not stop within %.1fs", timeout)
+        self._parts.publisher.stop(drain_timeout=timeout)
+        log.info("pipeline stopped")
+
+    def _on_frame(self, frame: Keyframe) -> None:
+        # Runs on a camera thread: must stay cheap and never block.
+        if self._sampler.admit(frame):
+            self._batcher.put(frame)
+
+    def _on_camera_status(self, status: CameraStatus) -> None:
+        log.info("camera %s is %s%s", status.camera, status.state.value,
+                 f" ({status.reason})" if status.reason else "")
+        self._parts.publisher.publish_camera_status(status)
+
+    def _inference_loop(self) -> None:
+        next_sync = next_prune = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_sync:
+                    self._parts.index_sync()
+                    next_sync = now + INDEX_SYNC_EVERY_S
+                if now >= next_prune:
+                    self._snapshots.prune()
+                    self._parts.outbox.prune(self._config.storage.keep_days)
+                    next_prune = now + PRUNE_EVERY_S
+                batch = self._batcher.next_batch(timeout=0.5)
+                pending = [(event, None) for event in self._policy.expire(time.monotonic())]
+                if batch:
+                    pending += self._process(batch)
+                self._emit(pending)
+            except Exception:  # supervising loop: one bad batch must not stop the service
+                log.exception("inference loop failed on a batch; continuing")
+                self._metrics.frames_dropped.labels(camera="*", reason="error").inc()
+                self._stop.wait(0.5)
+        self._emit([(event, None) for event in self._policy.close_all(time.monotonic())])
+
+    def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
+        embedder = self._parts.embedder
+        started = time.perf_counter()
+        embeddings = embedder.embed([frame.image for frame in batch])
+        self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
+        self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
+        events: list[tuple[AlertEvent, Keyframe | None]] = []
+        for frame, sightings in zip(batch, self._parts.matcher.match(batch, embeddings), strict=True):
+            for event in self._policy.observe(
+                frame.camera, frame.frame_time, frame.size, frame.received_at, sightings, embedder.version
+            ):
+                events.append((event, frame))
+        return events
+
+    def _emit(self, events: list[tuple[AlertEvent, Keyframe | None]]) -> None:
+        if not events:
+            return
+        prefix = self._config.mqtt.topic_prefix
+        for event, frame in events:
+            event = self._snapshots.attach(event, frame.image if frame is not None else None)
+            self._parts.outbox.put(event, event.topic(prefix))
+            log.info("alert %s %s: %s on %s (score %.3f)", event.event.value, event.alert_id[:8], event.label,
+                     event.camera, event.score)
+            for callback in self._parts.on_alert:
+                callback(event)
+        self._parts.publisher.notify()

@@ -1,0 +1,152 @@
+"""The MQTT publisher against a real mosquitto: QoS 1 delivery, retained status, Last Will, broker outages."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from streamer.alerts.event import alert_schema
+from streamer.alerts.mqtt import MqttPublisher
+from streamer.alerts.outbox import AlertOutbox
+from streamer.config import MqttConfig
+from streamer.devservices.mosquitto import MosquittoBroker
+from streamer.metrics import VigilMetrics
+from streamer.sources.status import CameraState, CameraStatus
+from tests.fixtures.mqtt import Recorder
+from tests.streamer.alerts.test_outbox import event
+
+
+def publisher_for(broker: MosquittoBroker, tmp_path: Path, **mqtt) -> tuple[MqttPublisher, AlertOutbox, VigilMetrics]:
+    outbox = AlertOutbox(tmp_path / "outbox.db")
+    metrics = VigilMetrics()
+    config = MqttConfig(host=broker.host, port=broker.port, **mqtt)
+    return MqttPublisher(config, "node-1", outbox, metrics), outbox, metrics
+
+
+def test_alerts_are_delivered_with_qos1_and_validate(mosquitto, mqtt_recorder: Recorder, tmp_path: Path):
+    publisher, outbox, metrics = publisher_for(mosquitto, tmp_path)
+    publisher.start()
+    try:
+        for n in range(3):
+            outbox.put(event(n), "vigil/alerts/lobby/anomaly")
+        publisher.notify()
+        assert publisher.wait_idle(10)
+        for n in range(3):
+            mqtt_recorder.wait_for(lambda m, n=n: m.topic.endswith("/anomaly") and m.json()["alert_id"].endswith(
+                f"{n:012d}"), timeout=10)
+    finally:
+        publisher.stop()
+    for payload in mqtt_recorder.alerts():
+        jsonschema.validate(payload, alert_schema())
+    assert metrics.registry.get_sample_value(
+        "vigil_alerts_published_total", {"kind": "anomaly", "event": "open"}) == 3
+    assert metrics.registry.get_sample_value("vigil_alert_latency_seconds_count") == 3
+
+
+def test_node_status_is_retained_online_then_offline(mosquitto, tmp_path: Path):
+    publisher, _outbox, _ = publisher_for(mosquitto, tmp_path)
+    publisher.start()
+    late = None
+    try:
+        time.sleep(0.5)
+        late = Recorder(mosquitto.host, mosquitto.port, "vigil/status/#")
+        online = late.wait_for(lambda m: m.topic == "vigil/status/node-1", timeout=10)
+        assert (online.payload, online.retain) == (b"online", True)
+    finally:
+        publisher.stop()
+    late.wait_for(lambda m: m.payload == b"offline", timeout=10)
+    late.close()
+
+
+def test_camera_status_is_retained_for_late_subscribers(mosquitto, tmp_path: Path):
+    publisher, _outbox, _ = publisher_for(mosquitto, tmp_path)
+    publisher.start()
+    try:
+        publisher.publish_camera_status(CameraStatus("gate", CameraState.DOWN, datetime.now(UTC), reason="refused"))
+        time.sleep(0.5)
+        late = Recorder(mosquitto.host, mosquitto.port, "vigil/cameras/#")
+        status = late.wait_for(lambda m: m.topic == "vigil/cameras/gate/status", timeout=10)
+        assert status.retain and status.json()["state"] == "down"
+        late.close()
+    finally:
+        publisher.stop()
+
+
+def test_alerts_produced_during_a_broker_outage_arrive_once_it_returns(tmp_path: Path):
+    with MosquittoBroker() as broker:
+        publisher, outbox, _ = publisher_for(broker, tmp_path)
+        publisher.start()
+        recorder = Recorder(broker.host, broker.port, "vigil/alerts/#")
+        outbox.put(event(0), "vigil/alerts/lobby/anomaly")
+        publisher.notify()
+        assert publisher.wait_idle(10)
+        recorder.close()
+        broker.stop()
+        for n in range(1, 6):
+            outbox.put(event(n), "vigil/alerts/lobby/anomaly")
+            publisher.notify()
+        time.sleep(1.5)
+        assert outbox.depth() == 5  # nothing is lost or marked sent while the broker is away
+        broker.start()
+        recorder = Recorder(broker.host, broker.port, "vigil/alerts/#")  # the broker has no persistence
+        assert publisher.wait_idle(40)
+        publisher.stop()
+        recorder.close()
+    # Delivered while the recorder listened again: all five, in order (de-duplicated on alert_id + event).
+    seen = []
+    for payload in recorder.alerts():
+        key = (payload["alert_id"], payload["event"])
+        if key not in seen:
+            seen.append(key)
+    assert [k[0][-1] for k in seen] == ["1", "2", "3", "4", "5"]
+
+
+def test_alerts_left_in_the_outbox_are_sent_after_a_restart_of_vigil(mosquitto, mqtt_recorder, tmp_path: Path):
+    outbox = AlertOutbox(tmp_path / "outbox.db")
+    outbox.put(event(7), "vigil/alerts/lobby/anomaly")
+    outbox.close()
+    publisher, outbox, _ = publisher_for(mosquitto, tmp_path)  # the "restarted" process
+    publisher.start()
+    try:
+        assert publisher.wait_idle(10)
+    finally:
+        publisher.stop()
+    assert [a["alert_id"][-1] for a in mqtt_recorder.alerts()] == ["7"]
+
+
+def test_credentials_are_used_and_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    secret = tmp_path / "pass"
+    secret.write_text("hunter2-very-secret")
+    caplog.set_level(logging.DEBUG)
+    with MosquittoBroker(username="vigil", password="hunter2-very-secret") as broker:
+        publisher, outbox, _ = publisher_for(broker, tmp_path, username="vigil", password_file=secret)
+        publisher.start()
+        try:
+            outbox.put(event(1), "vigil/alerts/lobby/anomaly")
+            publisher.notify()
+            assert publisher.wait_idle(10)
+        finally:
+            publisher.stop()
+    assert "hunter2" not in caplog.text
+
+
+def test_a_wrong_password_is_reported_and_nothing_is_lost(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    secret = tmp_path / "pass"
+    secret.write_text("wrong-password")
+    with MosquittoBroker(username="vigil", password="right-password") as broker:
+        publisher, outbox, _ = publisher_for(broker, tmp_path, username="vigil", password_file=secret)
+        publisher.start()
+        try:
+            outbox.put(event(1), "vigil/alerts/lobby/anomaly")
+            publisher.notify()
+            assert not publisher.wait_idle(2)
+        finally:
+            publisher.stop(drain_timeout=0.5)
+    assert outbox.depth() == 1
+    assert "refused the connection" in caplog.text
+    assert "wrong-password" not in caplog.text

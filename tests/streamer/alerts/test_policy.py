@@ -1,0 +1,88 @@
+"""The alert policy: voting before open, update on a better score, close after silence, cooldown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streamer.alerts.event import AlertKind, AlertPhase
+from streamer.alerts.policy import AlertPolicy, Sighting
+from streamer.config import AlertPolicyConfig
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def sighting(score: float = 0.8, entry: str = "e1") -> Sighting:
+    return Sighting(entry_id=entry, label="Fire", kind=AlertKind.ANOMALY, score=score, threshold=0.7,
+                    bbox=(0, 0, 64, 48))
+
+
+def feed(policy: AlertPolicy, pattern: str, start: float = 0.0, camera: str = "cam", score: float = 0.8):
+    """Feed one frame per second; 'x' = the entry matched on that frame, '.' = nothing matched."""
+    events = []
+    for i, mark in enumerate(pattern):
+        t = start + i
+        sightings = [sighting(score)] if mark == "x" else []
+        events += policy.observe(camera, T0 + timedelta(seconds=t), (64, 48), t, sightings, "m@abc")
+        events += policy.expire(t)
+    return events
+
+
+@pytest.mark.parametrize(
+    ("hits", "window", "pattern", "opens"),
+    [
+        (2, 3, "x..", 0),  # one stray frame never alerts
+        (2, 3, "x.x", 1),
+        (2, 3, "x..x", 0),  # hits fell out of the window
+        (1, 1, "x", 1),
+        (3, 5, "xx.x", 1),
+    ],
+)
+def test_an_event_opens_only_after_enough_votes(hits, window, pattern, opens):
+    policy = AlertPolicy(AlertPolicyConfig(vote_hits=hits, vote_window=window, close_after_s=100), "n1")
+    events = feed(policy, pattern)
+    assert sum(e.event is AlertPhase.OPEN for e in events) == opens
+
+
+def test_a_better_score_updates_the_same_alert_and_silence_closes_it():
+    policy = AlertPolicy(AlertPolicyConfig(vote_hits=1, vote_window=1, close_after_s=3, cooldown_s=0), "n1")
+    events = feed(policy, "x", score=0.8)
+    events += policy.observe("cam", T0 + timedelta(seconds=1), (64, 48), 1, [sighting(0.9)], "m@abc")
+    events += policy.observe("cam", T0 + timedelta(seconds=2), (64, 48), 2, [sighting(0.85)], "m@abc")
+    events += policy.expire(10)
+    assert [e.event for e in events] == [AlertPhase.OPEN, AlertPhase.UPDATE, AlertPhase.CLOSE]
+    assert len({e.alert_id for e in events}) == 1
+    assert events[-1].score == pytest.approx(0.9)
+    assert events[-1].frame_time == T0 + timedelta(seconds=2)  # last seen
+
+
+def test_cooldown_suppresses_a_new_open_for_the_same_entry_and_camera():
+    config = AlertPolicyConfig(vote_hits=1, vote_window=1, close_after_s=2, cooldown_s=30)
+    policy = AlertPolicy(config, "n1")
+    first = feed(policy, "x...")  # open at 0, close at 2
+    again = feed(policy, "x", start=10)  # inside cooldown
+    other_camera = feed(policy, "x", start=10, camera="cam2")
+    later = feed(policy, "x", start=40)  # cooldown over
+    assert [e.event for e in first] == [AlertPhase.OPEN, AlertPhase.CLOSE]
+    assert again == []
+    assert [e.event for e in other_camera] == [AlertPhase.OPEN]
+    assert [e.event for e in later if e.camera == "cam"] == [AlertPhase.OPEN]
+
+
+def test_close_all_closes_every_open_event():
+    policy = AlertPolicy(AlertPolicyConfig(vote_hits=1, vote_window=1), "n1")
+    feed(policy, "x", camera="a")
+    feed(policy, "x", camera="b")
+    closes = policy.close_all(5)
+    assert sorted(e.camera for e in closes) == ["a", "b"]
+    assert all(e.event is AlertPhase.CLOSE for e in closes)
+
+
+def test_state_is_forgotten_once_it_carries_no_information():
+    policy = AlertPolicy(AlertPolicyConfig(vote_hits=2, vote_window=2, cooldown_s=0), "n1")
+    for i in range(200):  # 200 different identities each seen once
+        policy.observe("cam", T0, (64, 48), i, [sighting(entry=f"e{i}")], "m@abc")
+    policy.observe("cam", T0, (64, 48), 300, [], "m@abc")
+    policy.observe("cam", T0, (64, 48), 301, [], "m@abc")
+    assert len(policy._tracks) == 0
