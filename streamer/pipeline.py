@@ -71,6 +71,10 @@ class Pipeline:
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
     @property
+    def embedder(self):  # noqa: ANN201 - engines.scene.SceneEmbedder (enrollment must use the live model)
+        return self._parts.embedder
+
+    @property
     def cameras(self) -> list[CameraWorker]:
         return list(self._cameras)
 

@@ -9,6 +9,7 @@ import typer
 
 from engines.errors import VigilError
 from streamer.cli.models import models_app
+from streamer.cli.service import demo, run
 from streamer.cli.watchlist import watchlist_app
 
 app = typer.Typer(
@@ -20,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(models_app, name="models")
+app.command("run")(run)
+app.command("demo")(demo)
 
 
 @app.callback()
@@ -44,10 +47,6 @@ def main() -> None:
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors (typer's vendored click) carry their own exit code (2)
+        typer.secho(f"error: {exc.format_message()}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)

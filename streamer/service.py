@@ -1,0 +1,80 @@
+"""Builds the running service from a configuration: models, watchlist, outbox, publisher, pipeline, metrics.
+
+Kept apart from ``pipeline`` so that the pipeline only wires ready stages, and tests can hand it their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from engines.scene import load_scene_embedder
+from streamer.alerts.event import AlertEvent
+from streamer.alerts.mqtt import MqttPublisher
+from streamer.alerts.outbox import AlertOutbox
+from streamer.config import VigilConfig
+from streamer.matcher import SceneMatcher
+from streamer.metrics import VigilMetrics
+from streamer.pipeline import Pipeline, PipelineParts
+from watchlists.index import WatchlistIndex
+from watchlists.store import WatchlistStore
+
+log = logging.getLogger(__name__)
+
+
+def outbox_path(config: VigilConfig) -> Path:
+    """The outbox lives beside the snapshots, in the node's data folder."""
+    return config.storage.snapshots.parent / "outbox.db"
+
+
+def build_pipeline(
+    config: VigilConfig,
+    *,
+    metrics: VigilMetrics | None = None,
+    on_alert: list[Callable[[AlertEvent], None]] | None = None,
+) -> tuple[Pipeline, WatchlistStore]:
+    """Load the scene model, open the watchlist and the outbox, and wire a pipeline (not started)."""
+    metrics = metrics or VigilMetrics()
+    embedder = load_scene_embedder(
+        config.models.scene, backend=config.models.backend, cache_dir=config.models.cache_dir,
+        threads=config.models.threads, show_progress=True,
+    )
+    store = WatchlistStore(config.watchlist.database)
+    index = WatchlistIndex.from_store(
+        store, "anomaly", embedder.version, default_threshold=config.watchlist.default_threshold["anomaly"]
+    )
+
+    def sync_index() -> None:
+        index.sync()
+        for kind in ("face", "anomaly"):
+            metrics.watchlist_entries.labels(kind=kind).set(
+                sum(1 for e in store.list_entries(kind) if e.enabled)
+            )
+
+    outbox = AlertOutbox(outbox_path(config))
+    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
+    parts = PipelineParts(
+        embedder=embedder, matcher=SceneMatcher(index, metrics, config.watchlist.top_k), index_sync=sync_index,
+        outbox=outbox, publisher=publisher, metrics=metrics, on_alert=list(on_alert or []),
+    )
+    return Pipeline(config, parts), store
+
+
+def run_service(config: VigilConfig, stop: threading.Event) -> None:
+    """Run until ``stop`` is set: metrics endpoint, then the pipeline."""
+    metrics = VigilMetrics()
+    if config.metrics.enabled:
+        port = metrics.serve(config.metrics.bind, config.metrics.port)
+        log.info("metrics on http://%s:%d/metrics", config.metrics.bind, port)
+    pipeline, store = build_pipeline(config, metrics=metrics)
+    if not config.cameras:
+        log.warning("no cameras configured: add some under 'cameras:' in the config")
+    pipeline.start()
+    try:
+        stop.wait()
+    finally:
+        pipeline.stop()
+        store.close()
+        metrics.close()
