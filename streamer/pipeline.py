@@ -63,7 +63,7 @@ class Pipeline:
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
         self._cameras = [
-            CameraWorker(name, cam, self._on_frame, self._on_camera_status, parts.metrics)
+            CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
             for name, cam in config.cameras.items()
             if cam.enabled
         ]
@@ -99,8 +99,8 @@ class Pipeline:
         self._parts.publisher.stop(drain_timeout=timeout)
         log.info("pipeline stopped")
 
-    def _on_frame(self, frame: Keyframe) -> None:
-        # Runs on a camera thread: must stay cheap and never block.
+    def submit(self, frame: Keyframe) -> None:
+        """Offer a decoded frame: what camera threads call. Cheap and never blocks (the batcher sheds load)."""
         if self._sampler.admit(frame):
             self._batcher.put(frame)
 
