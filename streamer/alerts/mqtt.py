@@ -140,7 +140,7 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from MQTT broker (%s); alerts wait in the outbox", reason_code)
         self._connected.clear()
 
@@ -190,5 +190,6 @@ class MqttPublisher:
                 continue  # a status message, or an ack for a message of an earlier connection
             self._outbox.ack(item.seq)
             self._metrics.alerts_published.labels(kind=item.kind, event=item.event).inc()
-            latency = (datetime.now(UTC) - item.frame_time).total_seconds()
-            self._metrics.alert_latency_seconds.observe(max(latency, 0.0))
+            if item.event != "close":  # a close is sent close_after_s after its last frame, by design
+                latency = (datetime.now(UTC) - item.frame_time).total_seconds()
+                self._metrics.alert_latency_seconds.observe(max(latency, 0.0))

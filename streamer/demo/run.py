@@ -20,7 +20,7 @@ from rich.table import Table
 
 from streamer.config import VigilConfig
 from streamer.demo.scenes import FPS, REFERENCES, clip_seconds, demo_frames, reference_image
-from streamer.devservices.clips import write_clip
+from streamer.devservices.clips import ClipEncoding, write_clip
 from streamer.devservices.mosquitto import MosquittoBroker
 from streamer.devservices.rtsp_server import RtspTestServer
 from streamer.metrics import VigilMetrics
@@ -51,10 +51,11 @@ class AlertPrinter:
                 f"[{colour}]ALERT {alert['event']:<6}[/] camera=[cyan]{alert['camera']}[/] "
                 f"label=[bold]{alert['entry']['label']}[/] score={alert['score']:.3f} "
                 f"(threshold {alert['threshold']:.2f}) frame_time={alert['frame_time']} "
-                f"snapshot={alert['snapshot']}"
+                f"snapshot={alert['snapshot']}",
+                soft_wrap=True,
             )
         elif message.topic.endswith("/status"):
-            console.print(f"[dim]status {message.topic}: {message.payload.decode()}[/]")
+            console.print(f"[dim]status {message.topic}: {message.payload.decode()}[/]", soft_wrap=True)
 
     def closed_labels(self) -> set[str]:
         return {a["entry"]["label"] for a in self.alerts if a["event"] == "close"}
@@ -70,7 +71,7 @@ def prepare(workdir: Path) -> tuple[Path, list[Path]]:
     clip = workdir / "lobby.mp4"
     if not clip.exists():
         with console.status("encoding the demo clip (H.264, 1280x720, 10 fps, a keyframe per second)"):
-            write_clip(clip, demo_frames(), fps=FPS, gop=FPS)
+            write_clip(clip, demo_frames(), ClipEncoding(fps=FPS, gop=FPS))
     references = []
     for reference in REFERENCES:
         path = workdir / "references" / f"{reference.photo}.png"
@@ -105,7 +106,7 @@ def run_demo(workdir: Path, timeout_s: float) -> int:
                       f" ({clip_seconds():.0f} s clip, looping)")
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
-        enroller = Enroller(store, pipeline.embedder)
+        enroller = Enroller(store, pipeline.embedder, show_progress=False)
         for reference, path in zip(REFERENCES, reference_paths, strict=True):
             report = enroller.enroll("anomaly", reference.label, [path], threshold=reference.threshold,
                                      actor="demo")

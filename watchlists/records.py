@@ -1,0 +1,200 @@
+"""What the watchlist store takes and gives back: frozen records, checked when built.
+
+They are the only shapes that cross the store's boundary, so the SQLite store of today and the PostgreSQL store of
+later can be swapped under the enroller, the index, the CLI and the API without any of them noticing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from watchlists.errors import EmbeddingMismatchError, InvalidEntryError
+
+Kind = Literal["face", "anomaly"]
+KINDS: tuple[str, ...] = get_args(Kind)
+UNIT_NORM_TOLERANCE = 1e-3
+
+
+def check_kind(kind: str) -> Kind:
+    """``kind`` itself when it is a known kind; a ``ValueError`` naming the known ones otherwise."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
+def check_unit_embedding(vector: np.ndarray) -> None:
+    """Refuse anything but a finite, unit-length 1-D float32 vector: the index scores by inner product."""
+    if vector.dtype != np.float32 or vector.ndim != 1 or vector.size == 0:
+        raise EmbeddingMismatchError(f"embedding must be 1-D float32, got shape {vector.shape} dtype {vector.dtype}")
+    if not np.isfinite(vector).all():
+        raise EmbeddingMismatchError("embedding has NaN or infinite values")
+    norm = float(np.linalg.norm(vector))
+    if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
+        raise EmbeddingMismatchError(f"embedding must be L2-normalised, its norm is {norm:.4f}")
+
+
+def check_entry_fields(label: str, threshold: float | None, cameras: Sequence[str]) -> None:
+    """Refuse entry fields a person typed wrong, naming the field, before anything is written."""
+    if not label.strip():
+        raise InvalidEntryError("label must not be empty")
+    if threshold is not None and not (math.isfinite(threshold) and -1.0 <= threshold <= 1.0):
+        raise InvalidEntryError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
+    for camera in cameras:
+        if not camera or any(c in camera for c in "/#+ "):
+            raise InvalidEntryError(f"camera {camera!r} is not a camera name (no '/', '#', '+' or space)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One watchlist entry: a person (``face``) or a scene to alert on (``anomaly``).
+
+    Attributes:
+        threshold: cosine similarity a match must reach; ``None`` means the kind's configured default.
+        cameras: cameras the entry applies to; empty means every camera.
+        image_count: how many reference images it has.
+    """
+
+    id: str
+    kind: Kind
+    label: str
+    notes: str
+    threshold: float | None
+    cameras: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    image_count: int = 0
+
+    def __post_init__(self) -> None:
+        check_kind(self.kind)
+        if len(self.id) != 32:
+            raise ValueError(f"Entry.id must be 32 hex digits, got {self.id!r}")
+        if not self.label.strip():
+            raise ValueError("Entry.label must not be empty")
+        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
+            raise ValueError(f"Entry.threshold must be a cosine similarity in [-1, 1], got {self.threshold}")
+        if not isinstance(self.cameras, tuple) or not all(isinstance(c, str) and c for c in self.cameras):
+            raise ValueError(f"Entry.cameras must be a tuple of camera names, got {self.cameras!r}")
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A reference image as stored (its bytes are fetched separately: they can be megabytes).
+
+    Attributes:
+        source: where it came from (file path or upload name), for people reading ``show`` and the audit log.
+        model_versions: models that have an embedding of it.
+    """
+
+    id: int
+    entry_id: str
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+    source: str
+    added_by: str
+    added_at: datetime
+    model_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class NewImage:
+    """An image to store with its embedding; the SHA-256 is verified against the bytes.
+
+    Attributes:
+        data: the encoded bytes as received.
+        embedding: (dim,) float32, L2-normalised, from the model named by ``model_version``.
+    """
+
+    data: bytes = field(repr=False)
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+    source: str
+    embedding: np.ndarray = field(repr=False)
+    model_version: str
+
+    def __post_init__(self) -> None:
+        if hashlib.sha256(self.data).hexdigest() != self.sha256:
+            raise ValueError(f"NewImage.sha256 does not match its bytes ({self.source})")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"NewImage size must be positive, got {self.width}x{self.height} ({self.source})")
+        if not self.model_version:
+            raise ValueError("NewImage.model_version must not be empty")
+        check_unit_embedding(self.embedding)
+
+
+@dataclass(frozen=True)
+class DuplicateImage:
+    """An image that was not stored because the same bytes already are; ``entry_id`` and ``image_id`` own them."""
+
+    source: str
+    sha256: str
+    entry_id: str
+    image_id: int
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: the entry as it is now, the images added, the duplicates skipped."""
+
+    entry: Entry
+    added: tuple[StoredImage, ...]
+    duplicates: tuple[DuplicateImage, ...]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of the append-only audit log: who did what, when, to which entry."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entry_id: str | None
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingSet:
+    """Everything an index needs, read in one transaction so entries and vectors agree.
+
+    Attributes:
+        revision: the store revision this was read at.
+        entries: the entries of the kind that may match (enabled ones unless asked otherwise), with or without
+            embeddings for this model (those without are the ones to re-embed after a model change).
+        image_ids: (N,) int64 ids of the embedded images, ascending.
+        entry_ids: (N,) the entry of each image.
+        vectors: (N, dim) float32 rows, L2-normalised.
+    """
+
+    kind: Kind
+    model_version: str
+    revision: int
+    entries: tuple[Entry, ...]
+    image_ids: np.ndarray = field(repr=False)
+    entry_ids: tuple[str, ...] = field(repr=False)
+    vectors: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        if self.image_ids.dtype != np.int64 or self.image_ids.ndim != 1:
+            raise ValueError(f"EmbeddingSet.image_ids must be 1-D int64, got {self.image_ids.dtype}")
+        if self.vectors.dtype != np.float32 or self.vectors.ndim != 2 or self.vectors.shape[0] != n:
+            raise ValueError(f"EmbeddingSet.vectors must be ({n}, dim) float32, got {self.vectors.shape}")
+        if len(self.entry_ids) != n:
+            raise ValueError(f"EmbeddingSet.entry_ids must have {n} items, got {len(self.entry_ids)}")
+
+    @property
+    def dim(self) -> int | None:
+        """Embedding dimension, or ``None`` when nothing is embedded with this model yet."""
+        return int(self.vectors.shape[1]) if len(self.image_ids) else None

@@ -1,0 +1,168 @@
+"""Watchlist records to and from SQLite rows: the statements the store shares and the converters for them.
+
+Kept apart from ``store`` so the store reads as its transactions, and so the column order of each statement sits
+right beside the function that depends on it. Every function here runs inside a transaction the store opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from watchlists.errors import EmbeddingMismatchError
+from watchlists.records import AuditRecord, DuplicateImage, EmbeddingSet, Entry, Kind, NewImage, StoredImage
+
+VECTOR_DTYPE = np.dtype("<f4")
+"""Embeddings are stored as little-endian float32 bytes, whatever the machine, so any node can read them."""
+
+ENTRY_SELECT = """
+SELECT e.id, e.kind, e.label, e.notes, e.threshold, e.cameras, e.enabled, e.created_at, e.updated_at,
+       (SELECT count(*) FROM images i WHERE i.entry_id = e.id)
+FROM entries e {where} ORDER BY e.created_at, e.id
+"""
+
+IMAGE_SELECT = """
+SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at,
+       (SELECT group_concat(m.model_version, char(10)) FROM embeddings m WHERE m.image_id = i.id)
+FROM images i {where} ORDER BY i.id
+"""
+
+# Parameters: the model version first, then those of ``where`` (which filters on ``e``, the entries).
+VECTOR_SELECT = """
+SELECT m.image_id, i.entry_id, m.dim, m.vector
+FROM embeddings m
+JOIN images i ON i.id = m.image_id AND m.model_version = ?
+JOIN entries e ON e.id = i.entry_id
+{where} ORDER BY m.image_id
+"""
+
+
+def entry(row: Sequence[Any]) -> Entry:
+    """An ``ENTRY_SELECT`` row as an ``Entry``."""
+    return Entry(
+        id=row[0],
+        kind=row[1],
+        label=row[2],
+        notes=row[3],
+        threshold=row[4],
+        cameras=tuple(json.loads(row[5])),
+        enabled=bool(row[6]),
+        created_at=datetime.fromisoformat(row[7]),
+        updated_at=datetime.fromisoformat(row[8]),
+        image_count=int(row[9]),
+    )
+
+
+def image(row: Sequence[Any]) -> StoredImage:
+    """An ``IMAGE_SELECT`` row as a ``StoredImage``."""
+    return StoredImage(
+        id=int(row[0]),
+        entry_id=row[1],
+        sha256=row[2],
+        media_type=row[3],
+        width=int(row[4]),
+        height=int(row[5]),
+        source=row[6],
+        added_by=row[7],
+        added_at=datetime.fromisoformat(row[8]),
+        model_versions=tuple(sorted(row[9].split("\n"))) if row[9] else (),
+    )
+
+
+def audit_record(row: Sequence[Any]) -> AuditRecord:
+    """An ``audit_log`` row (id, at, actor, action, entry_id, detail) as an ``AuditRecord``."""
+    return AuditRecord(
+        id=int(row[0]),
+        at=datetime.fromisoformat(row[1]),
+        actor=row[2],
+        action=row[3],
+        entry_id=row[4],
+        detail=json.loads(row[5]),
+    )
+
+
+def embedding_set(
+    kind: Kind, model_version: str, revision: int, entries: tuple[Entry, ...], vector_rows: list[Sequence[Any]]
+) -> EmbeddingSet:
+    """``VECTOR_SELECT`` rows as one ``EmbeddingSet``; every row must have the same dimension."""
+    dims = {int(r[2]) for r in vector_rows}
+    if len(dims) > 1:
+        raise EmbeddingMismatchError(f"model {model_version} has embeddings of several dimensions: {sorted(dims)}")
+    dim = dims.pop() if dims else 0
+    vectors = np.frombuffer(b"".join(r[3] for r in vector_rows), dtype=VECTOR_DTYPE).reshape(len(vector_rows), dim)
+    return EmbeddingSet(
+        kind=kind,
+        model_version=model_version,
+        revision=revision,
+        entries=entries,
+        image_ids=np.array([r[0] for r in vector_rows], dtype=np.int64),
+        entry_ids=tuple(r[1] for r in vector_rows),
+        vectors=vectors.astype(np.float32),  # a native, writable copy
+    )
+
+
+def insert_images(
+    db: sqlite3.Connection, entry_id: str, images: Sequence[NewImage], actor: str, now: str
+) -> tuple[list[StoredImage], list[DuplicateImage]]:
+    """Insert each image with its embedding, skipping (and reporting) bytes already stored under any entry."""
+    added: list[StoredImage] = []
+    duplicates: list[DuplicateImage] = []
+    dims: dict[str, int] = {}
+    for new in images:
+        owner = db.execute("SELECT entry_id, id FROM images WHERE sha256 = ?", (new.sha256,)).fetchone()
+        if owner is not None:
+            duplicates.append(DuplicateImage(new.source, new.sha256, owner[0], int(owner[1])))
+            continue
+        _check_dim(db, dims, new)
+        values = {
+            "entry_id": entry_id,
+            "sha256": new.sha256,
+            "media_type": new.media_type,
+            "bytes": new.data,
+            "width": new.width,
+            "height": new.height,
+            "source": new.source,
+            "added_by": actor,
+            "added_at": now,
+        }
+        image_id = db.execute(
+            f"INSERT INTO images ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
+        ).lastrowid
+        db.execute(
+            "INSERT INTO embeddings (image_id, model_version, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
+            (image_id, new.model_version, new.embedding.size, new.embedding.astype(VECTOR_DTYPE).tobytes(), now),
+        )
+        added.append(image(db.execute(IMAGE_SELECT.format(where="WHERE i.id = ?"), (image_id,)).fetchone()))
+    return added, duplicates
+
+
+def _check_dim(db: sqlite3.Connection, dims: dict[str, int], new: NewImage) -> None:
+    """One model version has one dimension: a mismatch means a different model under the same name."""
+    if new.model_version not in dims:
+        found = db.execute("SELECT dim FROM embeddings WHERE model_version = ? LIMIT 1", (new.model_version,))
+        row = found.fetchone()
+        dims[new.model_version] = int(row[0]) if row else new.embedding.size
+    if new.embedding.size != dims[new.model_version]:
+        raise EmbeddingMismatchError(
+            f"{new.source}: embedding has {new.embedding.size} dimensions, "
+            f"model {new.model_version} has {dims[new.model_version]}"
+        )
+
+
+def append_audit(db: sqlite3.Connection, actor: str, action: str, entry_id: str | None, detail: dict[str, Any]) -> None:
+    """Append one audit row, in the caller's transaction so the record and the change commit together."""
+    db.execute(
+        "INSERT INTO audit_log (at, actor, action, entry_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (
+            datetime.now(UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            entry_id,
+            json.dumps(detail, sort_keys=True),
+        ),
+    )
