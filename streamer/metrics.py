@@ -13,6 +13,8 @@ from streamer import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+KINDS = ("face", "anomaly", "unknown_face")
+EVENTS = ("open", "update", "close")
 
 
 class VigilMetrics:
@@ -55,6 +57,17 @@ class VigilMetrics:
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
         self.build_info = Info("vigil_build", "Version and inference backend.", registry=r)
         self.build_info.info({"version": __version__, "backend": "none"})
+        self._zero_bounded_series()
+
+    def _zero_bounded_series(self) -> None:
+        """Create every (kind, event) series at 0, so dashboards and rate() see them before the first alert."""
+        for kind in KINDS:
+            self.matches.labels(kind=kind)
+            self.search_seconds.labels(kind=kind)
+            for event in EVENTS:
+                self.alerts_published.labels(kind=kind, event=event)
+        for kind in ("face", "anomaly"):
+            self.watchlist_entries.labels(kind=kind)
 
     def set_backend(self, backend: str) -> None:
         self.build_info.info({"version": __version__, "backend": backend})

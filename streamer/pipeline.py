@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engines.scene import SceneEmbedder
 from streamer.alerts.event import AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
@@ -37,7 +38,7 @@ PRUNE_EVERY_S = 3600.0
 class PipelineParts:
     """The ready-made stages a pipeline wires (built by ``streamer.service`` or by tests)."""
 
-    embedder: object  # engines.scene.SceneEmbedder: .embed(images) -> (N, D), .name, .version
+    embedder: SceneEmbedder
     matcher: SceneMatcher
     index_sync: Callable[[], object]
     outbox: AlertOutbox
@@ -71,7 +72,8 @@ class Pipeline:
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
     @property
-    def embedder(self):  # noqa: ANN201 - engines.scene.SceneEmbedder (enrollment must use the live model)
+    def embedder(self) -> SceneEmbedder:
+        """The live scene model: enrollment must embed references with exactly this one."""
         return self._parts.embedder
 
     @property
@@ -80,7 +82,7 @@ class Pipeline:
 
     def start(self) -> None:
         """Publisher first (so camera status has somewhere to go), then inference, then the cameras."""
-        self._metrics.set_backend(getattr(self._parts.embedder, "backend", "unknown"))
+        self._metrics.set_backend(self._parts.embedder.backend)
         self._parts.index_sync()
         self._parts.publisher.start()
         self._thread.start()

@@ -13,7 +13,6 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort

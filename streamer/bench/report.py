@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -55,9 +56,8 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
 
 
 def machine() -> str:
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
+    """What the absolute numbers were measured on."""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def save(tables: list[BenchTable], path: Path) -> None:

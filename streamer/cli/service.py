@@ -1,19 +1,22 @@
-"""``vigil run``: the long-running service."""
+"""``vigil run`` and ``vigil demo``: the long-running service, and the embedded demo of it."""
 
 from __future__ import annotations
 
 import signal
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from streamer.config import load_config
 
-CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML config (default ./vigil.yaml, else built-in defaults).")
+ConfigPath = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config (default ./vigil.yaml, else built-in defaults).")
+]
 
 
-def run(config: Path | None = CONFIG_OPTION) -> None:
+def run(config: ConfigPath = None) -> None:
     """Run the service: cameras, pipeline, MQTT alerts, /metrics. Stops cleanly on Ctrl-C or SIGTERM."""
     from streamer.service import run_service
 
@@ -25,11 +28,15 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
 
 
 def demo(
-    workdir: Path = typer.Option(Path("data/demo"), help="Where the demo keeps its clip, watchlist and snapshots."),
-    timeout: float = typer.Option(180.0, help="Give up after this many seconds."),
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its clip, watchlist and snapshots.")] = Path(
+        "data/demo"
+    ),
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 180.0,
 ) -> None:
-    """Run the embedded demo: local broker + RTSP camera + bundled watchlist; prints alerts as they arrive."""
+    """Run the embedded demo: a local broker, a local RTSP camera, a bundled watchlist; prints alerts as they arrive.
+
+    Exits 0 once every demo reference has opened and closed an alert, 1 if one never did within ``--timeout``.
+    """
     from streamer.demo.run import run_demo
 
-    code = run_demo(workdir, timeout)
-    raise typer.Exit(code)
+    raise typer.Exit(run_demo(workdir, timeout))

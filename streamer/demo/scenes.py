@@ -76,10 +76,10 @@ def demo_frames(size: tuple[int, int] = FRAME_SIZE, fps: int = FPS) -> Iterator[
         count = round(scene.seconds * fps)
         for i in range(count):
             zoom = scene.zoom[0] + (scene.zoom[1] - scene.zoom[0]) * i / max(count - 1, 1)
-            yield _letterbox(image, size, zoom)
+            yield letterbox(image, size, zoom)
 
 
-def _letterbox(image: np.ndarray, size: tuple[int, int], zoom: float) -> np.ndarray:
+def letterbox(image: np.ndarray, size: tuple[int, int], zoom: float) -> np.ndarray:
     width, height = size
     canvas = np.full((height, width, 3), 32, np.uint8)
     h, w = image.shape[:2]

@@ -51,7 +51,7 @@ def test_environment_overrides_nested_fields(tmp_path: Path):
 
 
 def test_a_wrong_environment_value_names_the_field(tmp_path: Path):
-    with pytest.raises(ConfigError, match="mqtt.port"):
+    with pytest.raises(ConfigError, match=r"mqtt\.port"):
         load_config(write(tmp_path, "{}\n"), environ={"VIGIL_MQTT__PORT": "eighty"})
 
 

@@ -1,0 +1,152 @@
+"""End to end: a real RTSP camera in, real MQTT alerts out, with the real model and a real SQLite watchlist."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from engines.scene import SceneEmbedder
+from streamer.alerts.event import alert_schema
+from streamer.config import VigilConfig
+from streamer.demo.scenes import letterbox, photo
+from streamer.devservices.clips import ClipEncoding
+from streamer.devservices.mosquitto import MosquittoBroker
+from streamer.metrics import VigilMetrics
+from streamer.pipeline import Pipeline
+from streamer.service import build_pipeline
+from tests.fixtures.mqtt import Recorder
+from tests.fixtures.rtsp import wait_until
+from watchlists.enroll import Enroller
+
+SIZE = (640, 360)
+ENCODING = ClipEncoding(fps=10, gop=10)
+LABEL = "Astronaut"
+
+
+def scene(name: str, zoom: float = 1.0):
+    return letterbox(photo(name), SIZE, zoom)
+
+
+@pytest.fixture(scope="module")
+def astronaut_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A crop of the astronaut photo: not a copy of any frame the camera shows."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("refs") / "astronaut-crop.png"
+    cv2.imwrite(str(path), cv2.cvtColor(photo("astronaut")[20:380, 80:440], cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture
+def clips(clip_factory):
+    return {
+        "with": clip_factory.scenes(
+            "astronaut-appears", [(scene("coffee"), 3), (scene("astronaut", 1.05), 5), (scene("chelsea"), 4)], ENCODING
+        ),
+        "without": clip_factory.scenes(
+            "no-astronaut", [(scene("coffee"), 3), (scene("chelsea"), 3), (scene("camera"), 3)], ENCODING
+        ),
+    }
+
+
+class RunningPipeline:
+    def __init__(self, pipeline: Pipeline, metrics: VigilMetrics, recorder: Recorder, config: VigilConfig) -> None:
+        self.pipeline, self.metrics, self.recorder, self.config = pipeline, metrics, recorder, config
+
+    def sampled(self, camera: str) -> float:
+        return self.metrics.registry.get_sample_value("vigil_keyframes_sampled_total", {"camera": camera}) or 0
+
+
+@pytest.fixture
+def run_pipeline(tmp_path: Path, mosquitto: MosquittoBroker, model_cache_dir: Path, scene_embedder: SceneEmbedder,
+                 astronaut_reference: Path) -> Iterator:
+    started: list[tuple[Pipeline, object, Recorder]] = []
+
+    def start(cameras: dict[str, str]) -> RunningPipeline:
+        config = VigilConfig.model_validate({
+            "node_id": "test-node",
+            "cameras": {name: {"url": url, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in
+                        cameras.items()},
+            "models": {"cache_dir": str(model_cache_dir), "threads": 2},
+            "watchlist": {"database": str(tmp_path / "watchlist.db")},
+            "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+            "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 2, "cooldown_s": 60},
+            "storage": {"snapshots": str(tmp_path / "snapshots")},
+        })
+        metrics = VigilMetrics()
+        pipeline, store = build_pipeline(config, metrics=metrics)
+        Enroller(store, pipeline.embedder, show_progress=False).enroll(
+            "anomaly", LABEL, [astronaut_reference], actor="test", threshold=0.72
+        )
+        recorder = Recorder(mosquitto.host, mosquitto.port, "vigil/#")
+        pipeline.start()
+        started.append((pipeline, store, recorder))
+        return RunningPipeline(pipeline, metrics, recorder, config)
+
+    yield start
+    for pipeline, store, recorder in started:
+        pipeline.stop()
+        recorder.close()
+        store.close()
+
+
+def is_alert(event: str, camera: str = "lobby"):
+    return lambda m: m.topic == f"vigil/alerts/{camera}/anomaly" and m.json()["event"] == event
+
+
+def test_a_watchlist_image_on_camera_raises_an_open_then_a_close_alert(clips, rtsp_server, run_pipeline, tmp_path):
+    server = rtsp_server({"lobby": clips["with"]})
+    running = run_pipeline({"lobby": server.url("lobby")})
+    opened = running.recorder.wait_for(is_alert("open"), timeout=60).json()
+    closed = running.recorder.wait_for(is_alert("close"), timeout=60).json()
+    assert opened["entry"]["label"] == LABEL
+    assert opened["alert_id"] == closed["alert_id"]
+    assert opened["score"] >= opened["threshold"] == pytest.approx(0.72)
+    assert opened["frame_size"] == list(SIZE) and opened["bbox"] == [0, 0, *SIZE]
+    assert (tmp_path / opened["snapshot"]).is_file()
+    for payload in running.recorder.alerts():
+        jsonschema.validate(payload, alert_schema())
+
+
+def test_a_clip_without_the_watchlist_image_raises_no_alert(clips, rtsp_server, run_pipeline):
+    server = rtsp_server({"lobby": clips["without"]})
+    running = run_pipeline({"lobby": server.url("lobby")})
+    assert wait_until(lambda: running.sampled("lobby") >= 10, timeout=60), "the camera never delivered 10 keyframes"
+    assert running.recorder.alerts() == []
+
+
+def test_an_unreachable_camera_is_down_while_another_keeps_alerting(clips, rtsp_server, run_pipeline, closed_port):
+    server = rtsp_server({"lobby": clips["with"]})
+    running = run_pipeline({"lobby": server.url("lobby"), "gate": f"rtsp://127.0.0.1:{closed_port}/cam"})
+    running.recorder.wait_for(is_alert("open", "lobby"), timeout=60)
+    late = Recorder(running.config.mqtt.host, running.config.mqtt.port, "vigil/cameras/gate/status")
+    try:
+        gate = late.wait_for(lambda m: m.json()["state"] == "down", timeout=30)
+    finally:
+        late.close()
+    assert gate.retain  # a dashboard subscribing later still sees the camera is down
+    assert "refused" in gate.json()["reason"].lower() or gate.json()["reason"] == "connecting"
+    assert running.metrics.registry.get_sample_value("vigil_camera_up", {"camera": "gate"}) == 0
+
+
+def test_metrics_are_served_with_every_name_the_slice_documents(clips, rtsp_server, run_pipeline):
+    server = rtsp_server({"lobby": clips["with"]})
+    running = run_pipeline({"lobby": server.url("lobby")})
+    running.recorder.wait_for(is_alert("open"), timeout=60)
+    published = {"kind": "anomaly", "event": "open"}
+    assert wait_until(lambda: running.metrics.registry.get_sample_value("vigil_alerts_published_total", published))
+    port = running.metrics.serve("127.0.0.1", 0)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        running.metrics.close()
+    for name in ("vigil_frames_decoded_total", "vigil_keyframes_sampled_total", "vigil_inference_seconds_bucket",
+                 "vigil_batch_size_bucket", "vigil_search_seconds_bucket", "vigil_matches_total",
+                 "vigil_alerts_published_total", "vigil_alert_latency_seconds_bucket", "vigil_camera_up",
+                 "vigil_mqtt_outbox_depth", "vigil_watchlist_entries", "vigil_build_info"):
+        assert f"\n{name}" in text, f"{name} missing from /metrics"
+    assert 'vigil_build_info{backend="onnxruntime"' in text
