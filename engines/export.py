@@ -118,6 +118,8 @@ def _write_onnx(network: nn.Module, spec: ModelSpec, path: Path) -> None:
 
     height, width = spec.input_size
     example = torch.zeros(1, 3, height, width, dtype=torch.float32)
+    # A fully convolutional network (MTCNN's PNet) takes any image size and returns a map that follows it.
+    axes = {0: "batch", 2: "height", 3: "width"} if spec.dynamic_size else {0: "batch"}
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # dynamo=False is deliberate: the TorchScript exporter is the one proven with these torch builds and
@@ -129,7 +131,7 @@ def _write_onnx(network: nn.Module, spec: ModelSpec, path: Path) -> None:
                 str(path),
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
                 opset_version=OPSET,
                 do_constant_folding=True,
                 dynamo=False,

