@@ -49,8 +49,14 @@ class SceneMatcher:
             for row, matches in zip(rows, hits, strict=True):
                 width, height = frames[row].size
                 results[row] = [
-                    Sighting(entry_id=m.entry_id, label=m.label, kind=self.kind, score=float(m.score),
-                             threshold=float(m.threshold), bbox=(0, 0, width, height))
+                    Sighting(
+                        entry_id=m.entry_id,
+                        label=m.label,
+                        kind=self.kind,
+                        score=float(m.score),
+                        threshold=float(m.threshold),
+                        bbox=(0, 0, width, height),
+                    )
                     for m in matches
                 ]
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)

@@ -28,8 +28,10 @@ class VigilMetrics:
             "vigil_keyframes_sampled", "Frames the sampler passed on for embedding.", ["camera"], registry=r
         )
         self.frames_dropped = Counter(
-            "vigil_frames_dropped", "Frames dropped, by reason (rate, backpressure, decode_error).",
-            ["camera", "reason"], registry=r,
+            "vigil_frames_dropped",
+            "Frames dropped, by reason (rate, backpressure, decode_error).",
+            ["camera", "reason"],
+            registry=r,
         )
         self.camera_up = Gauge("vigil_camera_up", "1 while the camera delivers frames, else 0.", ["camera"], registry=r)
         self.camera_reconnects = Counter(
@@ -42,16 +44,21 @@ class VigilMetrics:
             "vigil_batch_size", "Frames per inference batch.", ["model"], buckets=BATCH_BUCKETS, registry=r
         )
         self.search_seconds = Histogram(
-            "vigil_search_seconds", "Time to search the watchlist index for one batch.", ["kind"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "vigil_search_seconds",
+            "Time to search the watchlist index for one batch.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.matches = Counter("vigil_matches", "Embeddings that matched a watchlist entry.", ["kind"], registry=r)
         self.alerts_published = Counter(
             "vigil_alerts_published", "Alerts acknowledged by the MQTT broker.", ["kind", "event"], registry=r
         )
         self.alert_latency_seconds = Histogram(
-            "vigil_alert_latency_seconds", "Frame received to broker acknowledgement of its alert.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "vigil_alert_latency_seconds",
+            "Frame received to broker acknowledgement of its alert.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.mqtt_outbox_depth = Gauge("vigil_mqtt_outbox_depth", "Alerts waiting for a broker ack.", registry=r)
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)

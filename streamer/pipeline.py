@@ -107,8 +107,7 @@ class Pipeline:
             self._batcher.put(frame)
 
     def _on_camera_status(self, status: CameraStatus) -> None:
-        log.info("camera %s is %s%s", status.camera, status.state.value,
-                 f" ({status.reason})" if status.reason else "")
+        log.info("camera %s is %s%s", status.camera, status.state.value, f" ({status.reason})" if status.reason else "")
         self._parts.publisher.publish_camera_status(status)
 
     def _inference_loop(self) -> None:
@@ -155,8 +154,14 @@ class Pipeline:
         for event, frame in events:
             event = self._snapshots.attach(event, frame.image if frame is not None else None)
             self._parts.outbox.put(event, event.topic(prefix))
-            log.info("alert %s %s: %s on %s (score %.3f)", event.event.value, event.alert_id[:8], event.label,
-                     event.camera, event.score)
+            log.info(
+                "alert %s %s: %s on %s (score %.3f)",
+                event.event.value,
+                event.alert_id[:8],
+                event.label,
+                event.camera,
+                event.score,
+            )
             for callback in self._parts.on_alert:
                 callback(event)
         self._parts.publisher.notify()

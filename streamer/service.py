@@ -38,8 +38,11 @@ def build_pipeline(
     """Load the scene model, open the watchlist and the outbox, and wire a pipeline (not started)."""
     metrics = metrics or VigilMetrics()
     embedder = load_scene_embedder(
-        config.models.scene, backend=config.models.backend, cache_dir=config.models.cache_dir,
-        threads=config.models.threads, show_progress=True,
+        config.models.scene,
+        backend=config.models.backend,
+        cache_dir=config.models.cache_dir,
+        threads=config.models.threads,
+        show_progress=True,
     )
     store = WatchlistStore(config.watchlist.database)
     index = WatchlistIndex.from_store(
@@ -49,15 +52,18 @@ def build_pipeline(
     def sync_index() -> None:
         index.sync()
         for kind in ("face", "anomaly"):
-            metrics.watchlist_entries.labels(kind=kind).set(
-                sum(1 for e in store.list_entries(kind) if e.enabled)
-            )
+            metrics.watchlist_entries.labels(kind=kind).set(sum(1 for e in store.list_entries(kind) if e.enabled))
 
     outbox = AlertOutbox(outbox_path(config))
     publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
     parts = PipelineParts(
-        embedder=embedder, matcher=SceneMatcher(index, metrics, config.watchlist.top_k), index_sync=sync_index,
-        outbox=outbox, publisher=publisher, metrics=metrics, on_alert=list(on_alert or []),
+        embedder=embedder,
+        matcher=SceneMatcher(index, metrics, config.watchlist.top_k),
+        index_sync=sync_index,
+        outbox=outbox,
+        publisher=publisher,
+        metrics=metrics,
+        on_alert=list(on_alert or []),
     )
     return Pipeline(config, parts), store
 

@@ -62,8 +62,12 @@ class MqttPublisher:
 
     def start(self) -> None:
         """Connect in the background (retrying with backoff) and start draining the outbox."""
-        log.info("connecting to MQTT broker %s:%d%s", self._config.host, self._config.port,
-                 " (TLS)" if self._config.tls else "")
+        log.info(
+            "connecting to MQTT broker %s:%d%s",
+            self._config.host,
+            self._config.port,
+            " (TLS)" if self._config.tls else "",
+        )
         self._client.connect_async(self._config.host, self._config.port, keepalive=self._config.keepalive_s)
         self._client.loop_start()
         self._thread.start()
@@ -127,8 +131,7 @@ class MqttPublisher:
 
     def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            log.error("MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port,
-                      reason_code)
+            log.error("MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%d", self._config.host, self._config.port)
         self._connected.set()

@@ -72,8 +72,16 @@ class AlertOutbox:
             cursor = self._db.execute(
                 "INSERT INTO outbox (alert_id, event, kind, camera, topic, payload, frame_time, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.alert_id, event.event.value, event.kind.value, event.camera, topic, json.dumps(payload),
-                 iso_utc(event.frame_time), now),
+                (
+                    event.alert_id,
+                    event.event.value,
+                    event.kind.value,
+                    event.camera,
+                    topic,
+                    json.dumps(payload),
+                    iso_utc(event.frame_time),
+                    now,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
@@ -125,6 +133,10 @@ class AlertOutbox:
 def _item(row: tuple[Any, ...]) -> OutboxItem:
     seq, topic, kind, event, payload, frame_time = row
     return OutboxItem(
-        seq=seq, topic=topic, kind=kind, event=event, payload=json.loads(payload),
+        seq=seq,
+        topic=topic,
+        kind=kind,
+        event=event,
+        payload=json.loads(payload),
         frame_time=datetime.fromisoformat(frame_time.replace("Z", "+00:00")),
     )

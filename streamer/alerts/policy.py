@@ -119,8 +119,9 @@ class AlertPolicy:
             if s.score < track.best_score + UPDATE_MARGIN:
                 return None
             track.best_score = s.score
-            track.open_event = self._event(track.open_event.alert_id, AlertPhase.UPDATE, camera, frame_time,
-                                           frame_size, s, model)
+            track.open_event = self._event(
+                track.open_event.alert_id, AlertPhase.UPDATE, camera, frame_time, frame_size, s, model
+            )
             return track.open_event
         if len(track.hits) < self._config.vote_hits or now < track.quiet_until:
             return None
@@ -139,9 +140,19 @@ class AlertPolicy:
         model: str,
     ) -> AlertEvent:
         return AlertEvent(
-            alert_id=alert_id, event=phase, camera=camera, kind=s.kind, entry_id=s.entry_id, label=s.label,
-            score=s.score, threshold=s.threshold, frame_time=frame_time, bbox=s.bbox, frame_size=frame_size,
-            node_id=self._node_id, model=model,
+            alert_id=alert_id,
+            event=phase,
+            camera=camera,
+            kind=s.kind,
+            entry_id=s.entry_id,
+            label=s.label,
+            score=s.score,
+            threshold=s.threshold,
+            frame_time=frame_time,
+            bbox=s.bbox,
+            frame_size=frame_size,
+            node_id=self._node_id,
+            model=model,
         )
 
     def _close(self, track: _Track, event: AlertEvent, now: float) -> AlertEvent:

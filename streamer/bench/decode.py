@@ -36,8 +36,15 @@ def bench_decode(seconds: float) -> BenchTable:
                 key_cpu, key_frames = _decode_cpu(clip, keyframes_only=True)
                 full_cpu, full_frames = _decode_cpu(clip, keyframes_only=False)
             per_minute = 60.0 / seconds
-            table.rows.append([name, f"{key_cpu * per_minute:.2f}", f"{full_cpu * per_minute:.2f}",
-                               f"{full_cpu / key_cpu:.1f}x", f"{key_frames}/{full_frames}"])
+            table.rows.append(
+                [
+                    name,
+                    f"{key_cpu * per_minute:.2f}",
+                    f"{full_cpu * per_minute:.2f}",
+                    f"{full_cpu / key_cpu:.1f}x",
+                    f"{key_frames}/{full_frames}",
+                ]
+            )
     return table
 
 

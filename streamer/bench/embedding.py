@@ -35,14 +35,15 @@ def bench_embedding(batch_sizes: tuple[int, ...], seconds: float) -> BenchTable:
     embedder = load_scene_embedder(threads=0, show_progress=True)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(exported_model_path(embedder.spec)), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(exported_model_path(embedder.spec)), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     table = BenchTable(
         f"scene embedding throughput ({embedder.version}, images/s)",
         ["batch", "bare ORT", "engine", "engine / bare", "pipeline", "pipeline / bare", "dropped"],
-        notes=["bare ORT runs on a ready 224x224 tensor; engine and pipeline start from 1280x720 RGB frames.",
-               f"pipeline: {CAMERAS} simulated cameras feed a running pipeline (batcher, matcher, policy, MQTT)."],
+        notes=[
+            "bare ORT runs on a ready 224x224 tensor; engine and pipeline start from 1280x720 RGB frames.",
+            f"pipeline: {CAMERAS} simulated cameras feed a running pipeline (batcher, matcher, policy, MQTT).",
+        ],
     )
     for batch in batch_sizes:
         chosen = [frames[i % len(frames)] for i in range(batch)]
@@ -53,22 +54,35 @@ def bench_embedding(batch_sizes: tuple[int, ...], seconds: float) -> BenchTable:
             engine = rate(lambda c=chosen: embedder.embed(c), batch, seconds)
         with console.status(f"batch {batch}: pipeline with {CAMERAS} cameras"):
             pipeline, dropped = _pipeline_rate(frames, batch, seconds)
-        table.rows.append([str(batch), f"{bare:.1f}", f"{engine:.1f}", f"{engine / bare:.0%}", f"{pipeline:.1f}",
-                           f"{pipeline / bare:.0%}", f"{dropped:.0f}"])
+        table.rows.append(
+            [
+                str(batch),
+                f"{bare:.1f}",
+                f"{engine:.1f}",
+                f"{engine / bare:.0%}",
+                f"{pipeline:.1f}",
+                f"{pipeline / bare:.0%}",
+                f"{dropped:.0f}",
+            ]
+        )
     return table
 
 
 def _pipeline_rate(frames: list[np.ndarray], batch: int, seconds: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker() as broker:
-        config = VigilConfig.model_validate({
-            "mqtt": {"host": broker.host, "port": broker.port},
-            "watchlist": {"database": f"{tmp}/watchlist.db"},
-            "storage": {"snapshots": f"{tmp}/snapshots"},
-            "batch": {"max_batch": batch, "max_wait_ms": 20, "per_camera_queue": 4},
-            # Disabled cameras: no capture thread; frames come from the feeder, sampled at up to 20 per second.
-            "cameras": {f"cam{i}": {"url": f"rtsp://127.0.0.1:9/cam{i}", "enabled": False,
-                                    "sample": {"max_per_second": 20}} for i in range(CAMERAS)},
-        })
+        config = VigilConfig.model_validate(
+            {
+                "mqtt": {"host": broker.host, "port": broker.port},
+                "watchlist": {"database": f"{tmp}/watchlist.db"},
+                "storage": {"snapshots": f"{tmp}/snapshots"},
+                "batch": {"max_batch": batch, "max_wait_ms": 20, "per_camera_queue": 4},
+                # Disabled cameras: no capture thread; frames come from the feeder, sampled at up to 20 per second.
+                "cameras": {
+                    f"cam{i}": {"url": f"rtsp://127.0.0.1:9/cam{i}", "enabled": False, "sample": {"max_per_second": 20}}
+                    for i in range(CAMERAS)
+                },
+            }
+        )
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
         pipeline.start()
@@ -86,8 +100,10 @@ def _pipeline_rate(frames: list[np.ndarray], batch: int, seconds: float) -> tupl
         feeder.join(timeout=5)
         pipeline.stop()
         store.close()
-        dropped = sum(value("vigil_frames_dropped_total", {"camera": f"cam{i}", "reason": "backpressure"}) or 0
-                      for i in range(CAMERAS))
+        dropped = sum(
+            value("vigil_frames_dropped_total", {"camera": f"cam{i}", "reason": "backpressure"}) or 0
+            for i in range(CAMERAS)
+        )
         return done / elapsed, dropped
 
 
@@ -96,9 +112,13 @@ def _feed(pipeline, frames: list[np.ndarray], stop: threading.Event) -> None:
     n = 0
     while not stop.is_set():
         for camera in range(CAMERAS):
-            pipeline.submit(Keyframe(camera=f"cam{camera}", image=frames[n % len(frames)],
-                                     frame_time=datetime.now(UTC), received_at=time.monotonic()))
+            pipeline.submit(
+                Keyframe(
+                    camera=f"cam{camera}",
+                    image=frames[n % len(frames)],
+                    frame_time=datetime.now(UTC),
+                    received_at=time.monotonic(),
+                )
+            )
             n += 1
         stop.wait(0.05)
-
-

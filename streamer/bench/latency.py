@@ -52,11 +52,16 @@ def bench_latency(cameras: int, seconds: float) -> BenchTable:
     table = BenchTable(
         f"alert latency, {cameras} RTSP cameras (1280x720 H.264, 1 keyframe/s each), ms",
         ["stage", "n", "p50", "p95", "p99"],
-        notes=["keyframe received -> alert in the outbox (queue, embed, FAISS, policy, snapshot, SQLite), then",
-               "outbox -> PUBACK from a local mosquitto (QoS 1)."],
+        notes=[
+            "keyframe received -> alert in the outbox (queue, embed, FAISS, policy, snapshot, SQLite), then",
+            "outbox -> PUBACK from a local mosquitto (QoS 1).",
+        ],
     )
-    for name, values in (("received -> outbox", produced), ("outbox -> broker ack", delivered),
-                         ("received -> broker ack", total)):
+    for name, values in (
+        ("received -> outbox", produced),
+        ("outbox -> broker ack", delivered),
+        ("received -> broker ack", total),
+    ):
         p = percentiles(values)
         table.rows.append([name, str(len(values)), f"{p[50]:.1f}", f"{p[95]:.1f}", f"{p[99]:.1f}"])
     return table
@@ -68,14 +73,16 @@ def _alternating_clip(path: Path) -> Path:
 
 
 def _config(tmp: Path, broker: MosquittoBroker, urls: dict[str, str]) -> VigilConfig:
-    return VigilConfig.model_validate({
-        "cameras": {name: {"url": url} for name, url in urls.items()},
-        "mqtt": {"host": broker.host, "port": broker.port},
-        "watchlist": {"database": str(tmp / "watchlist.db")},
-        "storage": {"snapshots": str(tmp / "snapshots")},
-        "alerts": {"vote_hits": 1, "vote_window": 1, "close_after_s": 0.5, "cooldown_s": 0},
-        "batch": {"max_batch": 8, "max_wait_ms": 20},
-    })
+    return VigilConfig.model_validate(
+        {
+            "cameras": {name: {"url": url} for name, url in urls.items()},
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "watchlist": {"database": str(tmp / "watchlist.db")},
+            "storage": {"snapshots": str(tmp / "snapshots")},
+            "alerts": {"vote_hits": 1, "vote_window": 1, "close_after_s": 0.5, "cooldown_s": 0},
+            "batch": {"max_batch": 8, "max_wait_ms": 20},
+        }
+    )
 
 
 def _latencies(path: Path) -> tuple[list[float], list[float], list[float]]:
@@ -85,8 +92,9 @@ def _latencies(path: Path) -> tuple[list[float], list[float], list[float]]:
         ).fetchall()
     produced, delivered, total = [], [], []
     for frame_time, created_at, acked_at in rows:
-        frame, created, acked = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (frame_time, created_at,
-                                                                                             acked_at))
+        frame, created, acked = (
+            datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (frame_time, created_at, acked_at)
+        )
         produced.append((created - frame).total_seconds() * 1000)
         delivered.append((acked - created).total_seconds() * 1000)
         total.append((acked - frame).total_seconds() * 1000)

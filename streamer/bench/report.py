@@ -63,6 +63,9 @@ def machine() -> str:
 def save(tables: list[BenchTable], path: Path) -> None:
     """Keep the numbers as JSON beside the printed tables (for closing notes and comparisons)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"machine": machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "tables": [asdict(t) for t in tables]}
+    document = {
+        "machine": machine(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tables": [asdict(t) for t in tables],
+    }
     path.write_text(json.dumps(document, indent=2))

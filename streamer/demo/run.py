@@ -81,16 +81,18 @@ def prepare(workdir: Path) -> tuple[Path, list[Path]]:
 
 
 def demo_config(workdir: Path, broker: MosquittoBroker, camera_url: str) -> VigilConfig:
-    return VigilConfig.model_validate({
-        "node_id": "demo-node",
-        "cameras": {CAMERA: {"url": camera_url, "sample": {"keyframes_only": True, "max_per_second": 1.0}}},
-        "watchlist": {"database": str(workdir / "watchlist.db")},
-        "mqtt": {"host": broker.host, "port": broker.port},
-        "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 5, "cooldown_s": 60},
-        "storage": {"snapshots": str(workdir / "snapshots")},
-        "api": {"enabled": False},
-        "metrics": {"enabled": False},
-    })
+    return VigilConfig.model_validate(
+        {
+            "node_id": "demo-node",
+            "cameras": {CAMERA: {"url": camera_url, "sample": {"keyframes_only": True, "max_per_second": 1.0}}},
+            "watchlist": {"database": str(workdir / "watchlist.db")},
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 5, "cooldown_s": 60},
+            "storage": {"snapshots": str(workdir / "snapshots")},
+            "api": {"enabled": False},
+            "metrics": {"enabled": False},
+        }
+    )
 
 
 def run_demo(workdir: Path, timeout_s: float) -> int:
@@ -101,14 +103,15 @@ def run_demo(workdir: Path, timeout_s: float) -> int:
     clip, reference_paths = prepare(workdir)
     with MosquittoBroker() as broker, RtspTestServer({CAMERA: clip}) as rtsp:
         config = demo_config(workdir, broker, rtsp.url(CAMERA))
-        console.print(f"[bold]mosquitto[/] on {broker.host}:{broker.port}, [bold]RTSP camera[/] {rtsp.url(CAMERA)}"
-                      f" ({clip_seconds():.0f} s clip, looping)")
+        console.print(
+            f"[bold]mosquitto[/] on {broker.host}:{broker.port}, [bold]RTSP camera[/] {rtsp.url(CAMERA)}"
+            f" ({clip_seconds():.0f} s clip, looping)"
+        )
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
         enroller = Enroller(store, pipeline.embedder, show_progress=False)
         for reference, path in zip(REFERENCES, reference_paths, strict=True):
-            report = enroller.enroll("anomaly", reference.label, [path], threshold=reference.threshold,
-                                     actor="demo")
+            report = enroller.enroll("anomaly", reference.label, [path], threshold=reference.threshold, actor="demo")
             console.print(f"enrolled [bold]{reference.label}[/] from {path.name} -> entry {report.entry.id[:8]}")
         printer = AlertPrinter(broker, config.mqtt.topic_prefix)
         pipeline.start()

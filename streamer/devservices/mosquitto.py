@@ -62,15 +62,22 @@ class MosquittoBroker:
         self._write_config(username, password, tls)
 
     def _write_config(self, username: str | None, password: str | None, tls: BrokerTls | None) -> None:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log_path}",
-                 "log_type error", "log_type warning", "log_type notice"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to its own user and cannot read our private folder
         if username is not None:
             passwd = self._dir / "passwd"
             passwd.touch(mode=0o600)
-            subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwd), username, password or ""], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [MOSQUITTO_PASSWD, "-b", str(passwd), username, password or ""], check=True, capture_output=True
+            )
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")

@@ -45,8 +45,14 @@ def test_a_missing_config_file_is_a_config_error(tmp_path: Path):
 
 def test_environment_overrides_nested_fields(tmp_path: Path):
     path = write(tmp_path, "mqtt: {host: from-file, port: 1883}\n")
-    config = load_config(path, environ={"VIGIL_MQTT__HOST": "broker.local", "VIGIL_MQTT__PORT": "8883",
-                                        "VIGIL_CACHE_DIR": "/ignored/not/config"})
+    config = load_config(
+        path,
+        environ={
+            "VIGIL_MQTT__HOST": "broker.local",
+            "VIGIL_MQTT__PORT": "8883",
+            "VIGIL_CACHE_DIR": "/ignored/not/config",
+        },
+    )
     assert (config.mqtt.host, config.mqtt.port) == ("broker.local", 8883)
 
 

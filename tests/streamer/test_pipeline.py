@@ -62,21 +62,29 @@ class RunningPipeline:
 
 
 @pytest.fixture
-def run_pipeline(tmp_path: Path, mosquitto: MosquittoBroker, model_cache_dir: Path, scene_embedder: SceneEmbedder,
-                 astronaut_reference: Path) -> Iterator:
+def run_pipeline(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    model_cache_dir: Path,
+    scene_embedder: SceneEmbedder,
+    astronaut_reference: Path,
+) -> Iterator:
     started: list[tuple[Pipeline, object, Recorder]] = []
 
     def start(cameras: dict[str, str]) -> RunningPipeline:
-        config = VigilConfig.model_validate({
-            "node_id": "test-node",
-            "cameras": {name: {"url": url, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in
-                        cameras.items()},
-            "models": {"cache_dir": str(model_cache_dir), "threads": 2},
-            "watchlist": {"database": str(tmp_path / "watchlist.db")},
-            "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
-            "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 2, "cooldown_s": 60},
-            "storage": {"snapshots": str(tmp_path / "snapshots")},
-        })
+        config = VigilConfig.model_validate(
+            {
+                "node_id": "test-node",
+                "cameras": {
+                    name: {"url": url, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in cameras.items()
+                },
+                "models": {"cache_dir": str(model_cache_dir), "threads": 2},
+                "watchlist": {"database": str(tmp_path / "watchlist.db")},
+                "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+                "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 2, "cooldown_s": 60},
+                "storage": {"snapshots": str(tmp_path / "snapshots")},
+            }
+        )
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
         Enroller(store, pipeline.embedder, show_progress=False).enroll(
@@ -144,9 +152,19 @@ def test_metrics_are_served_with_every_name_the_slice_documents(clips, rtsp_serv
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     finally:
         running.metrics.close()
-    for name in ("vigil_frames_decoded_total", "vigil_keyframes_sampled_total", "vigil_inference_seconds_bucket",
-                 "vigil_batch_size_bucket", "vigil_search_seconds_bucket", "vigil_matches_total",
-                 "vigil_alerts_published_total", "vigil_alert_latency_seconds_bucket", "vigil_camera_up",
-                 "vigil_mqtt_outbox_depth", "vigil_watchlist_entries", "vigil_build_info"):
+    for name in (
+        "vigil_frames_decoded_total",
+        "vigil_keyframes_sampled_total",
+        "vigil_inference_seconds_bucket",
+        "vigil_batch_size_bucket",
+        "vigil_search_seconds_bucket",
+        "vigil_matches_total",
+        "vigil_alerts_published_total",
+        "vigil_alert_latency_seconds_bucket",
+        "vigil_camera_up",
+        "vigil_mqtt_outbox_depth",
+        "vigil_watchlist_entries",
+        "vigil_build_info",
+    ):
         assert f"\n{name}" in text, f"{name} missing from /metrics"
     assert 'vigil_build_info{backend="onnxruntime"' in text

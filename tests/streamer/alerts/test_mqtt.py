@@ -37,14 +37,14 @@ def test_alerts_are_delivered_with_qos1_and_validate(mosquitto, mqtt_recorder: R
         publisher.notify()
         assert publisher.wait_idle(10)
         for n in range(3):
-            mqtt_recorder.wait_for(lambda m, n=n: m.topic.endswith("/anomaly") and m.json()["alert_id"].endswith(
-                f"{n:012d}"), timeout=10)
+            mqtt_recorder.wait_for(
+                lambda m, n=n: m.topic.endswith("/anomaly") and m.json()["alert_id"].endswith(f"{n:012d}"), timeout=10
+            )
     finally:
         publisher.stop()
     for payload in mqtt_recorder.alerts():
         jsonschema.validate(payload, alert_schema())
-    assert metrics.registry.get_sample_value(
-        "vigil_alerts_published_total", {"kind": "anomaly", "event": "open"}) == 3
+    assert metrics.registry.get_sample_value("vigil_alerts_published_total", {"kind": "anomaly", "event": "open"}) == 3
     assert metrics.registry.get_sample_value("vigil_alert_latency_seconds_count") == 3
 
 

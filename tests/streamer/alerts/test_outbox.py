@@ -13,9 +13,20 @@ from streamer.alerts.outbox import AlertOutbox
 
 def event(n: int) -> AlertEvent:
     return AlertEvent(
-        alert_id=f"00000000-0000-4000-8000-{n:012d}", event=AlertPhase.OPEN, camera="lobby", kind=AlertKind.ANOMALY,
-        entry_id="e1", label="Fire", score=0.91, threshold=0.75, frame_time=datetime.now(UTC), bbox=(0, 0, 640, 360),
-        frame_size=(640, 360), node_id="node-1", model="mobilenet_v2@0123456789ab", snapshot="snapshots/x.jpg",
+        alert_id=f"00000000-0000-4000-8000-{n:012d}",
+        event=AlertPhase.OPEN,
+        camera="lobby",
+        kind=AlertKind.ANOMALY,
+        entry_id="e1",
+        label="Fire",
+        score=0.91,
+        threshold=0.75,
+        frame_time=datetime.now(UTC),
+        bbox=(0, 0, 640, 360),
+        frame_size=(640, 360),
+        node_id="node-1",
+        model="mobilenet_v2@0123456789ab",
+        snapshot="snapshots/x.jpg",
     )
 
 

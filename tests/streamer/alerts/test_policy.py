@@ -14,8 +14,9 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def sighting(score: float = 0.8, entry: str = "e1") -> Sighting:
-    return Sighting(entry_id=entry, label="Fire", kind=AlertKind.ANOMALY, score=score, threshold=0.7,
-                    bbox=(0, 0, 64, 48))
+    return Sighting(
+        entry_id=entry, label="Fire", kind=AlertKind.ANOMALY, score=score, threshold=0.7, bbox=(0, 0, 64, 48)
+    )
 
 
 def feed(policy: AlertPolicy, pattern: str, start: float = 0.0, camera: str = "cam", score: float = 0.8):
