@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from streamer.bench.report import BenchTable, console, machine, save
@@ -15,6 +16,8 @@ def run_benchmarks(selected: list[str], quick: bool, output: Path) -> list[Bench
     if unknown:
         raise ValueError(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     chosen = selected or list(BENCHMARKS)
+    for noisy in ("streamer", "engines", "watchlists"):  # per-alert log lines would bury the tables
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     console.print(f"[bold]vigil bench[/] on {machine()}: {', '.join(chosen)}{' (quick)' if quick else ''}")
     tables: list[BenchTable] = []
     if "decode" in chosen:
