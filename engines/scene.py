@@ -1,8 +1,8 @@
 """Scene embeddings: whole frames and reference photos in, unit vectors out, ready for an inner-product index.
 
-``SceneEmbedder`` is what the pipeline (batches of keyframes) and the watchlist (reference photos) call. Rows are
-L2-normalised here, once for every backend, so a FAISS inner product is a cosine similarity and thresholds mean
-the same whatever runtime produced the vectors.
+``SceneEmbedder`` is what the pipeline (batches of keyframes, with their regions: ``embed_regions``) and the
+watchlist (reference photos: ``embed``) call. Rows are L2-normalised here, once for every backend, so a FAISS inner
+product is a cosine similarity and thresholds mean the same whatever runtime produced the vectors.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.backends import InferenceBackend, create_backend
+from engines.backends import BackendOptions, InferenceBackend, create_backend
 from engines.errors import EngineError
-from engines.preprocess import preprocess_images
+from engines.preprocess import check_image, preprocess_images
+from engines.regions import Box, RegionEmbeddings, RegionGrid
 from engines.registry import ModelSpec, get_model_spec
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,32 @@ class SceneEmbedder:
         out /= np.maximum(norms, np.float32(1e-12))
         return out
 
+    def embed_regions(self, images: Sequence[np.ndarray], grid: RegionGrid | str = "3x2") -> RegionEmbeddings:
+        """Embed each image whole and as ``grid``'s overlapping windows, together (backend batches of ``max_batch``).
+
+        Args:
+            images: HxWx3 uint8 RGB frames (any sizes).
+            grid: a ``RegionGrid`` or its text (``"none"``, ``"2x2"``, ``"3x2"`` ...; config
+                ``models.scene_regions``).
+
+        Returns:
+            ``grid.per_frame`` rows per image, the whole image first, each with its box in the image; the
+            whole-image rows equal ``embed(images)``.
+
+        Raises:
+            EngineError: ``bad_image`` (nothing is run), ``bad_regions``, ``bad_output``.
+        """
+        grid = RegionGrid.parse(grid) if isinstance(grid, str) else grid
+        checked = [check_image(image, index) for index, image in enumerate(images)]
+        boxes: list[Box] = []
+        crops: list[np.ndarray] = []  # views into the frames: preprocessing reads them in place
+        for image in checked:
+            for x, y, w, h in grid.boxes(image.shape[1], image.shape[0]):
+                boxes.append((x, y, w, h))
+                crops.append(image[y : y + h, x : x + w])
+        vectors = self.embed(crops)
+        return RegionEmbeddings(vectors, np.array(boxes, dtype=np.int32).reshape(-1, 4), grid.per_frame)
+
     def _run_checked(self, batch: np.ndarray) -> np.ndarray:
         result = self._runtime.run(batch)
         if result.shape != (len(batch), self.dim):
@@ -100,6 +127,7 @@ def load_scene_embedder(
     cache_dir: Path | None = None,
     threads: int = 0,
     show_progress: bool = False,
+    options: BackendOptions | None = None,
 ) -> SceneEmbedder:
     """Load a registered scene model on a backend, exporting it first if the cache lacks this version.
 
@@ -108,17 +136,20 @@ def load_scene_embedder(
         backend: ``auto`` or a name in ``engines.backends.BACKENDS`` (config ``models.backend``).
         cache_dir: where exports are cached (config ``models.cache_dir``; ``None``: ``$VIGIL_CACHE_DIR`` or
             ``~/.cache/vigil/models``).
-        threads: intra-op CPU threads (config ``models.threads``; 0 = all cores).
-        show_progress: show a status line on stderr if an export is needed.
+        threads: intra-op CPU threads (config ``models.threads``; 0 = all cores); used when ``options`` is not given.
+        show_progress: show a status line on stderr if an export or engine build is needed.
+        options: precision, max batch, CUDA graphs, compile, calibration (``ModelsConfig.backend_options()``);
+            ``max_batch`` also bounds the embedder's batches.
 
     Raises:
         EngineError: ``unknown_model``, ``wrong_model_kind``, ``unknown_backend``, ``backend_unavailable``,
-            ``weights_missing``, ``export_failed``, ``model_load_failed``.
+            ``bad_backend_option``, ``weights_missing``, ``export_failed``, ``model_load_failed``.
     """
     spec = get_model_spec(name)
     if spec.kind != "scene":
         raise EngineError(f"model {name!r} is a {spec.kind} model, not a scene model", code="wrong_model_kind")
-    runtime = create_backend(backend, spec, cache_dir=cache_dir, threads=threads, show_progress=show_progress)
-    embedder = SceneEmbedder(spec, runtime)
+    options = options if options is not None else BackendOptions(threads=threads)
+    runtime = create_backend(backend, spec, cache_dir=cache_dir, show_progress=show_progress, options=options)
+    embedder = SceneEmbedder(spec, runtime, max_batch=options.max_batch)
     log.info("scene embedder ready: %s on %s", embedder.version, embedder.backend)
     return embedder

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engines.backends.options import BackendOptions
 from streamer.errors import ConfigError
 
 ENV_PREFIX = "VIGIL_"
@@ -64,6 +65,38 @@ class ModelsConfig(_Section):
     face_embedder: Literal["dlib_resnet128"] = "dlib_resnet128"
     cache_dir: Path | None = Field(None, description="Exported models; default ~/.cache/vigil/models.")
     threads: int = Field(0, ge=0, description="Intra-op threads for CPU backends; 0 = all cores.")
+    scene_regions: str = Field(
+        "3x2",
+        pattern=r"^(none|[1-8]x[1-8])$",
+        description="Scene matching: whole frame plus a CxR grid of overlapping windows ('none': whole frame only). "
+        "Finds objects a fraction of the frame wide; costs 1 + C*R embeddings per frame.",
+    )
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto", description="GPU backends: auto = fp16; int8 needs tensorrt and calibration_images. CPU runs fp32."
+    )
+    max_batch: int = Field(32, ge=1, le=1024, description="Largest batch one inference call runs (TensorRT profile).")
+    cuda_graphs: bool = Field(False, description="torch on CUDA: replay captured CUDA graphs (fixed-size models).")
+    torch_compile: bool = Field(False, description="torch: compile the networks with torch.compile (slow start).")
+    calibration_images: Path | None = Field(None, description="tensorrt int8: folder of representative frames.")
+
+    @model_validator(mode="after")
+    def _int8_has_images(self) -> ModelsConfig:
+        if self.precision == "int8" and self.calibration_images is None:
+            raise ValueError("precision 'int8' needs calibration_images (a folder of representative frames)")
+        if self.calibration_images is not None and not self.calibration_images.is_dir():
+            raise ValueError(f"calibration_images: folder not found: {self.calibration_images}")
+        return self
+
+    def backend_options(self) -> BackendOptions:
+        """The engine-side options these settings mean (``engines.backends.create_backend``)."""
+        return BackendOptions(
+            threads=self.threads,
+            precision=self.precision,
+            max_batch=self.max_batch,
+            cuda_graphs=self.cuda_graphs,
+            torch_compile=self.torch_compile,
+            calibration_images=self.calibration_images,
+        )
 
 
 class BatchConfig(_Section):
@@ -121,6 +154,11 @@ class MqttConfig(_Section):
     topic_prefix: str = "vigil"
     qos: Literal[0, 1, 2] = 1
     keepalive_s: int = Field(30, ge=5)
+    reconnect_max_s: int = Field(30, ge=1, le=3600, description="Cap on the backoff between reconnects to the broker.")
+    ha_discovery: bool = Field(
+        False, description="Announce each camera (status sensor) and its alerts (events) to Home Assistant."
+    )
+    ha_discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
 
     @field_validator("password_file")
     @classmethod
@@ -129,7 +167,7 @@ class MqttConfig(_Section):
             raise ValueError(f"file not found: {value}")
         return value
 
-    @field_validator("topic_prefix")
+    @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod
     def _clean_prefix(cls, value: str) -> str:
         if not value or any(c in value for c in "#+") or value.startswith("/") or value.endswith("/"):
@@ -144,10 +182,16 @@ class MqttConfig(_Section):
 
 
 class ApiConfig(_Section):
+    """The REST API served by ``vigil run`` (``/api/v1``); bearer tokens from ``tokens_file``."""
+
     enabled: bool = True
     bind: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    tokens_file: Path = Path("data/tokens.yaml")
+    tokens_file: Path = Field(Path("data/tokens.yaml"), description="Token digests; `vigil tokens create` adds one.")
+    max_request_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest request body; bigger uploads get 413 before being read."
+    )
+    max_files: int = Field(20, ge=1, le=1000, description="Most images in one upload.")
 
 
 class MetricsConfig(_Section):

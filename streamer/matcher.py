@@ -1,8 +1,11 @@
-"""Matches a batch of frame embeddings against the watchlist index, camera by camera.
+"""Matches a batch of frame embeddings (whole frames and their regions) against the watchlist index, camera by camera.
 
-The index knows entries, thresholds and camera scopes; this stage only knows frames. It searches each camera's
-frames in one batched query (so an entry scoped to one camera is never matched on another) and turns index
-matches into ``Sighting``s located in the frame.
+The index knows entries, thresholds and camera scopes; this stage only knows frames. It searches each camera's rows
+in one batched query (so an entry scoped to one camera is never matched on another) and turns index matches into
+``Sighting``s located in the frame: when a frame was embedded with regions (``SceneEmbedder.embed_regions``), an
+entry that matches several regions of one frame is reported once, for its best-scoring region, with that region's
+box. One sighting per entry per frame keeps the alert policy's vote a vote per frame, and the box tells an operator
+where to look.
 """
 
 from __future__ import annotations
@@ -12,20 +15,21 @@ from collections import defaultdict
 
 import numpy as np
 
+from engines.regions import RegionEmbeddings
 from streamer.alerts.event import AlertKind
 from streamer.alerts.policy import Sighting
 from streamer.metrics import VigilMetrics
 from streamer.sources.frame import Keyframe
-from watchlists.index import WatchlistIndex
+from watchlists.index import Match, WatchlistIndex
 
 
 class SceneMatcher:
-    """Whole-frame scene embeddings against the anomaly watchlist.
+    """Scene embeddings (whole frame, and regions when given) against the anomaly watchlist.
 
     Args:
         index: the anomaly index for the scene model's version.
-        metrics: ``search_seconds{kind}`` and ``matches_total{kind}``.
-        top_k: candidates per query before thresholds apply.
+        metrics: ``search_seconds{kind}`` and ``matches_total{kind}`` (one per sighting, after per-frame merging).
+        top_k: candidates per query row before thresholds apply.
     """
 
     kind = AlertKind.ANOMALY
@@ -35,32 +39,59 @@ class SceneMatcher:
         self._metrics = metrics
         self._top_k = top_k
 
-    def match(self, frames: list[Keyframe], embeddings: np.ndarray) -> list[list[Sighting]]:
-        """One list of sightings per frame, in the order of ``frames``."""
-        if len(frames) != len(embeddings):
-            raise ValueError(f"{len(frames)} frames but {len(embeddings)} embeddings")
-        rows_by_camera: dict[str, list[int]] = defaultdict(list)
-        for row, frame in enumerate(frames):
-            rows_by_camera[frame.camera].append(row)
+    def match(self, frames: list[Keyframe], embeddings: RegionEmbeddings | np.ndarray) -> list[list[Sighting]]:
+        """One list of sightings per frame, in the order of ``frames``, best score first.
+
+        Args:
+            frames: the batch's keyframes.
+            embeddings: ``RegionEmbeddings`` of those frames, or a plain ``(frames, dim)`` array of whole-frame
+                embeddings (then every bbox is the whole frame).
+
+        Raises:
+            ValueError: when the embeddings do not belong to ``len(frames)`` frames.
+        """
+        if isinstance(embeddings, np.ndarray):
+            embeddings = RegionEmbeddings.whole_frames(embeddings, [frame.size for frame in frames])
+        if embeddings.frames != len(frames):
+            raise ValueError(f"{len(frames)} frames but embeddings of {embeddings.frames} frames")
+        frames_by_camera: dict[str, list[int]] = defaultdict(list)
+        for position, frame in enumerate(frames):
+            frames_by_camera[frame.camera].append(position)
         results: list[list[Sighting]] = [[] for _ in frames]
         started = time.perf_counter()
-        for camera, rows in rows_by_camera.items():
-            hits = self._index.search(embeddings[rows], camera=camera, k=self._top_k)
-            for row, matches in zip(rows, hits, strict=True):
-                width, height = frames[row].size
-                results[row] = [
-                    Sighting(
-                        entry_id=m.entry_id,
-                        label=m.label,
-                        kind=self.kind,
-                        score=float(m.score),
-                        threshold=float(m.threshold),
-                        bbox=(0, 0, width, height),
-                    )
-                    for m in matches
-                ]
+        for camera, positions in frames_by_camera.items():
+            per_frame = embeddings.per_frame
+            rows = np.concatenate([np.arange(p * per_frame, (p + 1) * per_frame) for p in positions])
+            hits = self._index.search(embeddings.vectors[rows], camera=camera, k=self._top_k)
+            for offset, position in enumerate(positions):
+                frame_hits = hits[offset * per_frame : (offset + 1) * per_frame]
+                frame_boxes = embeddings.boxes[embeddings.rows(position)]
+                results[position] = self._best_per_entry(frame_hits, frame_boxes)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
         found = sum(len(r) for r in results)
         if found:
             self._metrics.matches.labels(kind=self.kind.value).inc(found)
         return results
+
+    def _best_per_entry(self, region_hits: list[list[Match]], boxes: np.ndarray) -> list[Sighting]:
+        """Merge one frame's per-region matches: each entry once, at its best region (the earlier row on a tie,
+        so the whole frame wins a tie with a window)."""
+        best: dict[str, tuple[Match, int]] = {}
+        for region, matches in enumerate(region_hits):
+            for match in matches:
+                if match.entry_id not in best or match.score > best[match.entry_id][0].score:
+                    best[match.entry_id] = (match, region)
+        sightings = []
+        for match, region in best.values():
+            x, y, width, height = (int(v) for v in boxes[region])
+            sightings.append(
+                Sighting(
+                    entry_id=match.entry_id,
+                    label=match.label,
+                    kind=self.kind,
+                    score=float(match.score),
+                    threshold=float(match.threshold),
+                    bbox=(x, y, width, height),
+                )
+            )
+        return sorted(sightings, key=lambda sighting: sighting.score, reverse=True)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.alerts.event import AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
@@ -62,6 +63,7 @@ class Pipeline:
         self._sampler = KeyframeSampler({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
+        self._regions = RegionGrid.parse(config.models.scene_regions)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
         self._cameras = [
             CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
@@ -136,7 +138,7 @@ class Pipeline:
     def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
         embedder = self._parts.embedder
         started = time.perf_counter()
-        embeddings = embedder.embed([frame.image for frame in batch])
+        embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
         events: list[tuple[AlertEvent, Keyframe | None]] = []

@@ -19,6 +19,7 @@ from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
 from watchlists.index import WatchlistIndex
+from watchlists.reembed import reembed
 from watchlists.store import WatchlistStore
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,18 @@ def build_pipeline(
     metrics: VigilMetrics | None = None,
     on_alert: list[Callable[[AlertEvent], None]] | None = None,
 ) -> tuple[Pipeline, WatchlistStore]:
-    """Load the scene model, open the watchlist and the outbox, and wire a pipeline (not started)."""
+    """Load the scene model, open the watchlist (re-embedding it if the model changed) and the outbox, and wire a
+    pipeline (not started)."""
     metrics = metrics or VigilMetrics()
     embedder = load_scene_embedder(
         config.models.scene,
         backend=config.models.backend,
         cache_dir=config.models.cache_dir,
-        threads=config.models.threads,
         show_progress=True,
+        options=config.models.backend_options(),
     )
     store = WatchlistStore(config.watchlist.database)
+    reembed(store, "anomaly", embedder, actor="service")  # a no-op unless the model changed since enrollment
     index = WatchlistIndex.from_store(
         store, "anomaly", embedder.version, default_threshold=config.watchlist.default_threshold["anomaly"]
     )
@@ -69,7 +72,7 @@ def build_pipeline(
 
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:
-    """Run until ``stop`` is set: metrics endpoint, then the pipeline."""
+    """Run until ``stop`` is set: metrics endpoint, the pipeline, then the REST API beside it."""
     metrics = VigilMetrics()
     if config.metrics.enabled:
         port = metrics.serve(config.metrics.bind, config.metrics.port)
@@ -78,9 +81,18 @@ def run_service(config: VigilConfig, stop: threading.Event) -> None:
     if not config.cameras:
         log.warning("no cameras configured: add some under 'cameras:' in the config")
     pipeline.start()
+    history = AlertOutbox(outbox_path(config))  # the API's own connection: reads never wait on the publisher's
+    api = None
     try:
+        if config.api.enabled:
+            from streamer.api.server import start_api  # FastAPI and uvicorn load only when the API is on
+
+            api = start_api(config, store, pipeline, history)
         stop.wait()
     finally:
+        if api is not None:
+            api.stop()
         pipeline.stop()
+        history.close()
         store.close()
         metrics.close()

@@ -1,4 +1,4 @@
-"""ONNX Runtime on CPU: the backend every machine has, and the default until a GPU backend is available.
+"""ONNX Runtime on CPU: the backend every machine has, and what ``auto`` picks on a machine without an NVIDIA GPU.
 
 A session is built once per model, optimised (``ORT_ENABLE_ALL`` fuses conv + batch-norm + activation), and run
 once on a zero batch before it is handed out, so the first camera frame does not pay for lazy initialisation.
@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engines.backends.inputs import ItemShape, check_batch, warm_up_batch
 from engines.errors import EngineError
 
 log = logging.getLogger(__name__)
-
-_FREE_AXIS_WARM_UP = 64
 
 
 class OnnxRuntimeBackend:
@@ -55,7 +54,7 @@ class OnnxRuntimeBackend:
         self._input_name = model_input.name
         self._output_names = [self._session.get_outputs()[0].name]
         # Per-item input shape, e.g. (3, 224, 224); a dynamic axis (a name or None) accepts any length.
-        self.input_shape: tuple[int | str | None, ...] = tuple(model_input.shape[1:])
+        self.input_shape: ItemShape = tuple(model_input.shape[1:])
         self._warm_up()
         log.info("onnxruntime: loaded %s (threads=%s), warm-up done", self.model_path.name, threads or "all")
 
@@ -67,24 +66,9 @@ class OnnxRuntimeBackend:
         Raises:
             EngineError: ``bad_batch`` when the batch's dtype or per-item shape is not what the model takes.
         """
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
-            got = batch.dtype if isinstance(batch, np.ndarray) else type(batch).__name__
-            raise EngineError(f"expected a float32 NCHW batch, got {got}", code="bad_batch")
-        expected = self.input_shape
-        fits = len(batch.shape) == 1 + len(expected) and all(
-            not isinstance(want, int) or want == got for want, got in zip(expected, batch.shape[1:], strict=True)
-        )
-        if not fits:
-            raise EngineError(
-                f"expected a batch of shape (N, {', '.join(map(str, expected))}), got {batch.shape}", code="bad_batch"
-            )
-        return self._session.run(self._output_names, {self._input_name: np.ascontiguousarray(batch)})[0]
+        checked = check_batch(batch, self.input_shape)
+        return self._session.run(self._output_names, {self._input_name: checked})[0]
 
     def _warm_up(self) -> None:
-        """Run once so that memory arenas and kernels are set up before the first real batch.
-
-        A free image axis (a fully convolutional net such as MTCNN's PNet) gets 64 pixels: more than any such net's
-        receptive field needs, and still instant.
-        """
-        shape = [dim if isinstance(dim, int) else _FREE_AXIS_WARM_UP for dim in self.input_shape]
-        self.run(np.zeros((1, *shape), dtype=np.float32))
+        """Run once so that memory arenas and kernels are set up before the first real batch."""
+        self.run(warm_up_batch(self.input_shape))

@@ -41,7 +41,7 @@ def bench_latency(cameras: int, seconds: float) -> BenchTable:
             metrics = VigilMetrics()
             pipeline, store = build_pipeline(config, metrics=metrics)
             Enroller(store, pipeline.embedder, show_progress=False).enroll(
-                "anomaly", "Astronaut", [reference], actor="bench", threshold=0.72
+                "anomaly", "Astronaut", [reference], actor="bench", threshold=0.8
             )
             pipeline.start()
             with console.status(f"{cameras} cameras streaming for {seconds:.0f} s"):

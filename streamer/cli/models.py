@@ -114,7 +114,8 @@ def build_models(
     chosen = _backend_name(backend or settings.backend)
     cache = resolve_cache_dir(cache_dir or settings.cache_dir)
     console = _console()
+    options = settings.backend_options()
     for spec in _selected(name):
         started = time.monotonic()
-        runtime = create_backend(chosen, spec, cache_dir=cache, threads=settings.threads, show_progress=True)
+        runtime = create_backend(chosen, spec, cache_dir=cache, show_progress=True, options=options)
         console.print(f"{spec.version}: built on {runtime.name} in {time.monotonic() - started:.1f} s", soft_wrap=True)

@@ -45,8 +45,8 @@ SCENES = (
 )
 
 REFERENCES = (
-    DemoReference("Astronaut (reference photo)", "astronaut", (slice(20, 380), slice(80, 440)), 0.72),
-    DemoReference("Rocket launch", "rocket", (slice(0, 330), slice(100, 420)), 0.72),
+    DemoReference("Astronaut (reference photo)", "astronaut", (slice(20, 380), slice(80, 440)), 0.8),
+    DemoReference("Rocket launch", "rocket", (slice(0, 330), slice(100, 420)), 0.8),
 )
 
 

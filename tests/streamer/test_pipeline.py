@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.alerts.event import alert_schema
 from streamer.config import VigilConfig
@@ -88,7 +89,7 @@ def run_pipeline(
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
         Enroller(store, pipeline.embedder, show_progress=False).enroll(
-            "anomaly", LABEL, [astronaut_reference], actor="test", threshold=0.72
+            "anomaly", LABEL, [astronaut_reference], actor="test", threshold=0.8
         )
         recorder = Recorder(mosquitto.host, mosquitto.port, "vigil/#")
         pipeline.start()
@@ -113,8 +114,14 @@ def test_a_watchlist_image_on_camera_raises_an_open_then_a_close_alert(clips, rt
     closed = running.recorder.wait_for(is_alert("close"), timeout=60).json()
     assert opened["entry"]["label"] == LABEL
     assert opened["alert_id"] == closed["alert_id"]
-    assert opened["score"] >= opened["threshold"] == pytest.approx(0.72)
-    assert opened["frame_size"] == list(SIZE) and opened["bbox"] == [0, 0, *SIZE]
+    assert opened["score"] >= opened["threshold"] == pytest.approx(0.8)
+    assert opened["frame_size"] == list(SIZE)
+    # The bbox is the region that matched best: the whole frame or one of the grid's windows, on the astronaut.
+    x, y, width, height = opened["bbox"]
+    assert (x, y, width, height) in RegionGrid.parse(running.config.models.scene_regions).boxes(*SIZE)
+    photo_side = round(SIZE[1] * 1.05)  # the square photo letterboxed at zoom 1.05, centred
+    photo_left = (SIZE[0] - photo_side) // 2
+    assert photo_left <= x + width / 2 <= photo_left + photo_side, "the reported region is not on the astronaut"
     assert (tmp_path / opened["snapshot"]).is_file()
     for payload in running.recorder.alerts():
         jsonschema.validate(payload, alert_schema())

@@ -1,4 +1,4 @@
-"""Backends: the ONNX Runtime backend runs real exports; the table picks, refuses and explains by name."""
+"""The ONNX Runtime backend runs real exports; it reads its input shape from the model and refuses bad batches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.backends import BACKENDS, create_backend, resolve_backend_name
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.errors import EngineError
 from engines.export import exported_model_path
@@ -79,37 +78,6 @@ def test_a_missing_or_corrupt_model_file_is_an_engine_error(tmp_path: Path, cont
     with pytest.raises(EngineError, match="cannot load ONNX model") as caught:
         OnnxRuntimeBackend(path)
     assert caught.value.code == "model_load_failed"
-
-
-@pytest.mark.parametrize(
-    ("name", "expected_name", "error_code"),
-    [
-        ("onnxruntime", "onnxruntime", None),
-        ("auto", "onnxruntime", None),
-        ("torch", None, "backend_unavailable"),
-        ("tensorrt", None, "backend_unavailable"),
-        ("openvino", None, "unknown_backend"),
-    ],
-)
-def test_create_backend_builds_known_backends_and_refuses_the_rest_by_name(
-    scene_embedder: SceneEmbedder, model_cache_dir: Path, name: str, expected_name: str | None, error_code: str | None
-) -> None:
-    if error_code is not None:
-        with pytest.raises(EngineError, match=repr(name)) as caught:
-            create_backend(name, MOBILENET, cache_dir=model_cache_dir, threads=1)
-        assert caught.value.code == error_code
-        return
-    backend = create_backend(name, MOBILENET, cache_dir=model_cache_dir, threads=1)
-    assert backend.name == expected_name
-    assert backend.run(np.zeros((2, 3, 224, 224), np.float32)).shape == (2, 1280)
-
-
-def test_auto_resolves_to_a_backend_in_the_table_and_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="engines.backends"):
-        chosen = resolve_backend_name("auto")
-
-    assert chosen in BACKENDS
-    assert f"'auto' -> '{chosen}'" in caplog.text
 
 
 def test_a_negative_thread_count_is_refused(scene_embedder: SceneEmbedder, model_cache_dir: Path) -> None:
