@@ -8,6 +8,7 @@ Policy, chosen so a watchlist never holds an entry that is quietly missing some 
 - An image already stored (same SHA-256, under any entry) is reported and skipped, not an error: re-running an
   enrollment is harmless. A new entry whose images are *all* already stored is refused (it could never match).
 - Entry, images, embeddings and the audit row are written in one transaction.
+- Negative examples ("not this") go through the same checks and the same model, and are stored per entry.
 
 Example:
     >>> enroller = Enroller(store, load_scene_embedder())
@@ -17,39 +18,21 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from engines.errors import VigilError
-from watchlists.errors import EmbeddingMismatchError, FileProblem, ImagesRejectedError, NoNewImagesError
-from watchlists.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from watchlists.embedding import Embedder, embed_encoded
+from watchlists.errors import ImagesRejectedError, NoNewImagesError
+from watchlists.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from watchlists.records import DuplicateImage, Entry, NewImage, StoredImage, check_entry_fields, check_kind
 from watchlists.sources import CheckedImage, check_images
 from watchlists.store import WatchlistStore
 
 log = logging.getLogger(__name__)
-
-
-class Embedder(Protocol):
-    """What enrollment needs from a model: the scene embedder today, a face pipeline later.
-
-    ``embed`` returns one L2-normalised float32 row per image. It may raise a ``VigilError`` for an image it cannot
-    use (a face pipeline: no face, several faces, too blurred); the batch is then retried one image at a time so
-    each refusal names its file.
-    """
-
-    version: str
-    dim: int
-
-    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """HxWx3 uint8 RGB images to ``(N, dim)`` float32 L2-normalised rows."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +41,7 @@ class EnrollReport:
 
     Attributes:
         entry: the entry as it is now.
-        added: images stored by this run (``source`` says which file).
+        added: images (or negatives) stored by this run (``source`` says which file).
         duplicates: files skipped because the same image was already stored, and where.
         model_version: the model the new embeddings belong to; ``None`` when nothing new was embedded.
     """
@@ -145,71 +128,57 @@ class Enroller:
         result = self._store.add_images(entry_id, batch.images, actor=actor)
         return self._report(result.entry, result.added, [*batch.duplicates, *result.duplicates], batch.copies)
 
-    def _prepare(self, sources: Sequence[Path | CheckedImage]) -> _Batch:
-        """Check every file, set duplicates aside, embed the rest: all before the store is written."""
+    def add_negatives(self, entry_id: str, sources: Sequence[Path | CheckedImage], *, actor: str) -> EnrollReport:
+        """Add negative examples ("not this") to an entry: a query closer to one of them than to the entry's
+        references will not match it. Negatives the entry already has are reported and skipped.
+
+        Raises:
+            EntryNotFoundError: no entry has this id (checked before any file is read).
+            ImagesRejectedError: as for ``enroll``; nothing stored.
+            NegativeConflictError: an image is one of the entry's own references; nothing stored.
+        """
+        entry = self._store.get_entry(entry_id)
+        batch = self._prepare(sources, lambda _: {n.sha256: n for n in self._store.entry_negatives(entry_id)})
+        if not batch.images:
+            return self._report(entry, (), batch.duplicates, batch.copies)
+        result = self._store.add_negatives(entry_id, batch.images, actor=actor)
+        return self._report(result.entry, result.added, [*batch.duplicates, *result.duplicates], batch.copies)
+
+    def _prepare(
+        self,
+        sources: Sequence[Path | CheckedImage],
+        stored: Callable[[list[str]], Mapping[str, StoredImage]] | None = None,
+    ) -> _Batch:
+        """Check every file, set aside what ``stored`` already holds, embed the rest: all before the store is written.
+
+        Args:
+            stored: the stored images among some hashes (default: reference images under any entry).
+        """
         with self._progress() as progress:
             task = progress.add_task("checking images", total=None)
             paths = [s for s in sources if isinstance(s, Path)]
             checked = check_images(paths, **self._limits, on_file=lambda _: progress.advance(task))
             checked += [s for s in sources if isinstance(s, CheckedImage)]
-            fresh, duplicates, copies = self._split_duplicates(checked)
+            known = (stored or self._store.find_images)([c.sha256 for c in checked])
+            fresh, duplicates, copies = _split_duplicates(checked, known)
             if not fresh:  # nothing to embed: do not even load a deferred model
                 return _Batch([], duplicates, copies)
             task = progress.add_task("embedding", total=len(fresh))
-            vectors = self._embed_all(fresh, lambda n: progress.advance(task, n))
+            embedded = embed_encoded(
+                fresh,
+                self._embedder,
+                batch_size=self._batch_size,
+                **self._limits,
+                advance=lambda n: progress.advance(task, n),
+            )
+        if embedded.refused:
+            raise ImagesRejectedError(embedded.refused, total=len(fresh))
         version = self._embedder.version
         images = [
             NewImage(c.data, c.sha256, c.media_type, c.width, c.height, c.source, vector, version)
-            for c, vector in zip(fresh, vectors, strict=True)
+            for c, vector in zip(fresh, embedded.vectors, strict=True)
         ]
         return _Batch(images, duplicates, copies)
-
-    def _split_duplicates(
-        self, checked: list[CheckedImage]
-    ) -> tuple[list[CheckedImage], list[DuplicateImage], list[CheckedImage]]:
-        """New images (the first copy of each), those already stored, and further copies within this run."""
-        stored = self._store.find_images([c.sha256 for c in checked])
-        fresh: dict[str, CheckedImage] = {}
-        duplicates: list[DuplicateImage] = []
-        copies: list[CheckedImage] = []
-        for image in checked:
-            if image.sha256 in stored:
-                owner = stored[image.sha256]
-                duplicates.append(DuplicateImage(image.source, image.sha256, owner.entry_id, owner.id))
-            elif image.sha256 in fresh:
-                copies.append(image)
-            else:
-                fresh[image.sha256] = image
-        return list(fresh.values()), duplicates, copies
-
-    def _embed_all(self, images: list[CheckedImage], advance: Callable[[int], None]) -> np.ndarray:
-        """Decode and embed in batches; every image the model refuses is reported, then all are refused."""
-        rows: list[np.ndarray] = []
-        problems: list[FileProblem] = []
-        for start in range(0, len(images), self._batch_size):
-            chunk = images[start : start + self._batch_size]
-            pixels = [decode_image(c.data, **self._limits).pixels for c in chunk]
-            try:
-                rows.append(self._embed(pixels))
-            except VigilError:  # find which images the model refuses, so each refusal names its file
-                for image, one in zip(chunk, pixels, strict=True):
-                    try:
-                        rows.append(self._embed([one]))
-                    except VigilError as exc:
-                        problems.append(FileProblem(image.source, exc.code, exc.message))
-            advance(len(chunk))
-        if problems:
-            raise ImagesRejectedError(problems, total=len(images))
-        return np.concatenate(rows) if rows else np.empty((0, self._embedder.dim), dtype=np.float32)
-
-    def _embed(self, pixels: list[np.ndarray]) -> np.ndarray:
-        """The model's rows for these images, their shape checked (their norms are checked by ``NewImage``)."""
-        vectors = self._embedder.embed(pixels)
-        if vectors.shape != (len(pixels), self._embedder.dim):
-            raise EmbeddingMismatchError(
-                f"{self._embedder.version} returned shape {vectors.shape}, expected {(len(pixels), self._embedder.dim)}"
-            )
-        return vectors
 
     def _report(
         self,
@@ -240,6 +209,24 @@ class _Batch:
     images: list[NewImage]
     duplicates: list[DuplicateImage]
     copies: list[CheckedImage]
+
+
+def _split_duplicates(
+    checked: list[CheckedImage], stored: Mapping[str, StoredImage]
+) -> tuple[list[CheckedImage], list[DuplicateImage], list[CheckedImage]]:
+    """New images (the first copy of each), those already stored, and further copies within this run."""
+    fresh: dict[str, CheckedImage] = {}
+    duplicates: list[DuplicateImage] = []
+    copies: list[CheckedImage] = []
+    for image in checked:
+        if image.sha256 in stored:
+            owner = stored[image.sha256]
+            duplicates.append(DuplicateImage(image.source, image.sha256, owner.entry_id, owner.id))
+        elif image.sha256 in fresh:
+            copies.append(image)
+        else:
+            fresh[image.sha256] = image
+    return list(fresh.values()), duplicates, copies
 
 
 def _all_duplicates(duplicates: Sequence[DuplicateImage]) -> str:

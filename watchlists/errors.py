@@ -98,6 +98,18 @@ class NoNewImagesError(WatchlistError):
     code = "no_new_images"
 
 
+class NegativeConflictError(WatchlistError):
+    """An entry's own reference image was given as its negative example: the entry would veto itself."""
+
+    code = "negative_is_reference"
+
+
+class ArchiveError(WatchlistError):
+    """A watchlist export archive is unreadable, malformed, too large, or its contents do not match their SHA-256."""
+
+    code = "bad_archive"
+
+
 class EmbeddingMismatchError(WatchlistError):
     """An embedding has the wrong shape, is not finite, is not unit length, or its dimension differs from the
     dimension already stored for its model version."""

@@ -89,8 +89,10 @@ class StoredImage:
     """A reference image as stored (its bytes are fetched separately: they can be megabytes).
 
     Attributes:
+        id: the image id, or the negative's id when ``negative`` (the two are numbered apart).
         source: where it came from (file path or upload name), for people reading ``show`` and the audit log.
         model_versions: models that have an embedding of it.
+        negative: a "not this" example of its entry rather than a reference.
     """
 
     id: int
@@ -103,6 +105,7 @@ class StoredImage:
     added_by: str
     added_at: datetime
     model_versions: tuple[str, ...] = ()
+    negative: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +134,23 @@ class NewImage:
         if not self.model_version:
             raise ValueError("NewImage.model_version must not be empty")
         check_unit_embedding(self.embedding)
+
+
+@dataclass(frozen=True, eq=False)
+class NewEmbedding:
+    """An embedding of an image already stored, by a model it had none from (re-embedding after a model change).
+
+    Attributes:
+        image_id: the image, or the negative when ``negative``.
+        vector: (dim,) float32, L2-normalised.
+    """
+
+    image_id: int
+    negative: bool
+    vector: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_unit_embedding(self.vector)
 
 
 @dataclass(frozen=True)
@@ -175,6 +195,9 @@ class EmbeddingSet:
         image_ids: (N,) int64 ids of the embedded images, ascending.
         entry_ids: (N,) the entry of each image.
         vectors: (N, dim) float32 rows, L2-normalised.
+        negative_entry_ids: (M,) the entry each embedded negative example belongs to.
+        negative_vectors: (M, dim) float32 rows, L2-normalised: a query closer to one of these than to its entry's
+            references does not match that entry.
     """
 
     kind: Kind
@@ -184,17 +207,27 @@ class EmbeddingSet:
     image_ids: np.ndarray = field(repr=False)
     entry_ids: tuple[str, ...] = field(repr=False)
     vectors: np.ndarray = field(repr=False)
+    negative_entry_ids: tuple[str, ...] = field(default=(), repr=False)
+    negative_vectors: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32), repr=False)
 
     def __post_init__(self) -> None:
-        n = len(self.image_ids)
+        n, m = len(self.image_ids), len(self.negative_entry_ids)
         if self.image_ids.dtype != np.int64 or self.image_ids.ndim != 1:
             raise ValueError(f"EmbeddingSet.image_ids must be 1-D int64, got {self.image_ids.dtype}")
         if self.vectors.dtype != np.float32 or self.vectors.ndim != 2 or self.vectors.shape[0] != n:
             raise ValueError(f"EmbeddingSet.vectors must be ({n}, dim) float32, got {self.vectors.shape}")
         if len(self.entry_ids) != n:
             raise ValueError(f"EmbeddingSet.entry_ids must have {n} items, got {len(self.entry_ids)}")
+        negatives = self.negative_vectors
+        if negatives.dtype != np.float32 or negatives.ndim != 2 or negatives.shape[0] != m:
+            raise ValueError(f"EmbeddingSet.negative_vectors must be ({m}, dim) float32, got {negatives.shape}")
+        if n and m and negatives.shape[1] != self.vectors.shape[1]:
+            dims = (negatives.shape[1], self.vectors.shape[1])
+            raise ValueError(f"EmbeddingSet negatives have {dims[0]} dimensions, references {dims[1]}")
 
     @property
     def dim(self) -> int | None:
         """Embedding dimension, or ``None`` when nothing is embedded with this model yet."""
-        return int(self.vectors.shape[1]) if len(self.image_ids) else None
+        if len(self.image_ids):
+            return int(self.vectors.shape[1])
+        return int(self.negative_vectors.shape[1]) if len(self.negative_entry_ids) else None

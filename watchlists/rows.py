@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from watchlists.errors import EmbeddingMismatchError
-from watchlists.records import AuditRecord, DuplicateImage, EmbeddingSet, Entry, Kind, NewImage, StoredImage
+from watchlists.records import (
+    AuditRecord,
+    DuplicateImage,
+    EmbeddingSet,
+    Entry,
+    Kind,
+    NewEmbedding,
+    NewImage,
+    StoredImage,
+)
 
 VECTOR_DTYPE = np.dtype("<f4")
 """Embeddings are stored as little-endian float32 bytes, whatever the machine, so any node can read them."""
@@ -41,6 +50,21 @@ JOIN entries e ON e.id = i.entry_id
 {where} ORDER BY m.image_id
 """
 
+# Parameters: the kind and the model version. ``IMAGE_SELECT``'s columns, then whether the row is a negative.
+UNEMBEDDED_SELECT = """
+SELECT * FROM (
+    SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at, NULL, 0
+    FROM images i JOIN entries e ON e.id = i.entry_id
+    WHERE e.kind = :kind AND NOT EXISTS
+        (SELECT 1 FROM embeddings m WHERE m.image_id = i.id AND m.model_version = :model)
+    UNION ALL
+    SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at, NULL, 1
+    FROM negatives i JOIN entries e ON e.id = i.entry_id
+    WHERE e.kind = :kind AND NOT EXISTS
+        (SELECT 1 FROM negative_embeddings m WHERE m.negative_id = i.id AND m.model_version = :model)
+) ORDER BY 11, 1
+"""
+
 
 def entry(row: Sequence[Any]) -> Entry:
     """An ``ENTRY_SELECT`` row as an ``Entry``."""
@@ -58,9 +82,10 @@ def entry(row: Sequence[Any]) -> Entry:
     )
 
 
-def image(row: Sequence[Any]) -> StoredImage:
-    """An ``IMAGE_SELECT`` row as a ``StoredImage``."""
+def image(row: Sequence[Any], *, negative: bool = False) -> StoredImage:
+    """An ``IMAGE_SELECT`` (or ``NEGATIVE_SELECT``) row as a ``StoredImage``."""
     return StoredImage(
+        negative=negative,
         id=int(row[0]),
         entry_id=row[1],
         sha256=row[2],
@@ -87,14 +112,18 @@ def audit_record(row: Sequence[Any]) -> AuditRecord:
 
 
 def embedding_set(
-    kind: Kind, model_version: str, revision: int, entries: tuple[Entry, ...], vector_rows: list[Sequence[Any]]
+    kind: Kind,
+    model_version: str,
+    revision: int,
+    entries: tuple[Entry, ...],
+    vector_rows: list[Sequence[Any]],
+    negative_rows: Sequence[Sequence[Any]] = (),
 ) -> EmbeddingSet:
-    """``VECTOR_SELECT`` rows as one ``EmbeddingSet``; every row must have the same dimension."""
-    dims = {int(r[2]) for r in vector_rows}
+    """``VECTOR_SELECT`` and ``NEGATIVE_VECTOR_SELECT`` rows as one ``EmbeddingSet``; one dimension for all rows."""
+    dims = {int(r[2]) for r in [*vector_rows, *negative_rows]}
     if len(dims) > 1:
         raise EmbeddingMismatchError(f"model {model_version} has embeddings of several dimensions: {sorted(dims)}")
     dim = dims.pop() if dims else 0
-    vectors = np.frombuffer(b"".join(r[3] for r in vector_rows), dtype=VECTOR_DTYPE).reshape(len(vector_rows), dim)
     return EmbeddingSet(
         kind=kind,
         model_version=model_version,
@@ -102,8 +131,16 @@ def embedding_set(
         entries=entries,
         image_ids=np.array([r[0] for r in vector_rows], dtype=np.int64),
         entry_ids=tuple(r[1] for r in vector_rows),
-        vectors=vectors.astype(np.float32),  # a native, writable copy
+        vectors=_matrix(vector_rows, dim),
+        negative_entry_ids=tuple(r[1] for r in negative_rows),
+        negative_vectors=_matrix(negative_rows, dim),
     )
+
+
+def _matrix(vector_rows: Sequence[Sequence[Any]], dim: int) -> np.ndarray:
+    """The vector column of some rows as one (N, dim) native, writable float32 array."""
+    stacked = np.frombuffer(b"".join(r[3] for r in vector_rows), dtype=VECTOR_DTYPE)
+    return stacked.reshape(len(vector_rows), dim).astype(np.float32)
 
 
 def insert_images(
@@ -141,17 +178,24 @@ def insert_images(
     return added, duplicates
 
 
-def _check_dim(db: sqlite3.Connection, dims: dict[str, int], new: NewImage) -> None:
+def check_dim(db: sqlite3.Connection, dims: dict[str, int], model_version: str, size: int, source: str) -> None:
     """One model version has one dimension: a mismatch means a different model under the same name."""
-    if new.model_version not in dims:
-        found = db.execute("SELECT dim FROM embeddings WHERE model_version = ? LIMIT 1", (new.model_version,))
-        row = found.fetchone()
-        dims[new.model_version] = int(row[0]) if row else new.embedding.size
-    if new.embedding.size != dims[new.model_version]:
-        raise EmbeddingMismatchError(
-            f"{new.source}: embedding has {new.embedding.size} dimensions, "
-            f"model {new.model_version} has {dims[new.model_version]}"
+    if model_version not in dims:
+        found = db.execute(
+            "SELECT dim FROM embeddings WHERE model_version = ?1"
+            " UNION ALL SELECT dim FROM negative_embeddings WHERE model_version = ?1 LIMIT 1",
+            (model_version,),
         )
+        row = found.fetchone()
+        dims[model_version] = int(row[0]) if row else size
+    if size != dims[model_version]:
+        raise EmbeddingMismatchError(
+            f"{source}: embedding has {size} dimensions, model {model_version} has {dims[model_version]}"
+        )
+
+
+def _check_dim(db: sqlite3.Connection, dims: dict[str, int], new: NewImage) -> None:
+    check_dim(db, dims, new.model_version, new.embedding.size, new.source)
 
 
 def append_audit(db: sqlite3.Connection, actor: str, action: str, entry_id: str | None, detail: dict[str, Any]) -> None:
@@ -166,3 +210,33 @@ def append_audit(db: sqlite3.Connection, actor: str, action: str, entry_id: str 
             json.dumps(detail, sort_keys=True),
         ),
     )
+
+
+_IMAGE_TABLES = ("embeddings", "image_id", "images")
+_NEGATIVE_TABLES = ("negative_embeddings", "negative_id", "negatives")
+
+
+def insert_embeddings(
+    db: sqlite3.Connection, model_version: str, embeddings: Sequence[NewEmbedding], now: str
+) -> tuple[int, int]:
+    """Add embeddings by ``model_version`` to stored images and negatives.
+
+    Rows whose image was removed meanwhile, or which another process embedded meanwhile, are skipped rather than
+    failing the whole batch: re-embedding runs beside a live service and admins.
+
+    Returns:
+        How many image and negative embeddings were written.
+    """
+    dims: dict[str, int] = {}
+    written = [0, 0]
+    for new in embeddings:
+        check_dim(db, dims, model_version, new.vector.size, f"image {new.image_id}")
+        table, key, owner = _NEGATIVE_TABLES if new.negative else _IMAGE_TABLES
+        cursor = db.execute(
+            f"INSERT INTO {table} ({key}, model_version, dim, vector, created_at)"
+            f" SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM {owner} WHERE id = ?1)"
+            " ON CONFLICT DO NOTHING",
+            (new.image_id, model_version, new.vector.size, new.vector.astype(VECTOR_DTYPE).tobytes(), now),
+        )
+        written[int(new.negative)] += cursor.rowcount
+    return written[0], written[1]

@@ -11,8 +11,9 @@ Design choices the scripts encode:
 - ``images.id`` uses ``AUTOINCREMENT`` so ids are never reused: they are the FAISS ids and alerts may cite them.
 - ``embeddings`` are keyed by (image, model version): a model change adds rows beside the old ones.
 - ``audit_log`` has no foreign key (it outlives the entries it describes) and triggers make it append-only.
-- ``revision`` is one counter bumped by triggers on every change to entries, images and embeddings, in the same
-  transaction as the change, so a pipeline in another process notices changes with one cheap read.
+- ``revision`` is one counter bumped by triggers on every change to entries, images, negatives and embeddings, in
+  the same transaction as the change, so a pipeline in another process notices changes with one cheap read.
+- ``negatives`` ("not this" examples) mirror ``images`` per entry, with their own embeddings (version 2).
 """
 
 from __future__ import annotations
@@ -91,7 +92,42 @@ _V1_TRIGGERS = "".join(
     for event in ("INSERT", "UPDATE", "DELETE")
 )
 
-MIGRATIONS: tuple[str, ...] = (_V1 + _V1_TRIGGERS,)
+# Version 2: negative examples ("not this"). Their own tables, not a flag on ``images``: an image that is one entry's
+# reference may well be another entry's negative (Jane's entry says "not John"), which the global uniqueness of
+# ``images.sha256`` forbids; within one entry a negative is stored once.
+_V2 = """
+CREATE TABLE negatives (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id    TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    sha256      TEXT NOT NULL CHECK (length(sha256) = 64),
+    media_type  TEXT NOT NULL,
+    bytes       BLOB NOT NULL,
+    width       INTEGER NOT NULL CHECK (width > 0),
+    height      INTEGER NOT NULL CHECK (height > 0),
+    source      TEXT NOT NULL DEFAULT '',
+    added_by    TEXT NOT NULL,
+    added_at    TEXT NOT NULL,
+    UNIQUE (entry_id, sha256)
+) STRICT;
+
+CREATE TABLE negative_embeddings (
+    negative_id    INTEGER NOT NULL REFERENCES negatives (id) ON DELETE CASCADE,
+    model_version  TEXT NOT NULL,
+    dim            INTEGER NOT NULL CHECK (dim > 0),
+    vector         BLOB NOT NULL CHECK (length(vector) = 4 * dim),
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (negative_id, model_version)
+) STRICT;
+CREATE INDEX negative_embeddings_model ON negative_embeddings (model_version);
+"""
+
+_V2_TRIGGERS = "".join(
+    _REVISION_TRIGGER.format(table=table, event=event)
+    for table in ("negatives", "negative_embeddings")
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
+
+MIGRATIONS: tuple[str, ...] = (_V1 + _V1_TRIGGERS, _V2 + _V2_TRIGGERS)
 """One script per schema version; ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

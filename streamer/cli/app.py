@@ -8,6 +8,8 @@ import sys
 import typer
 
 from engines.errors import VigilError
+from streamer.cli.api import tokens_app
+from streamer.cli.calibrate import calibrate_command
 from streamer.cli.models import models_app
 from streamer.cli.service import bench, demo, run
 from streamer.cli.watchlist import watchlist_app
@@ -21,9 +23,11 @@ app = typer.Typer(
 )
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(models_app, name="models")
+app.add_typer(tokens_app, name="tokens")
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("bench")(bench)
+app.command("calibrate")(calibrate_command)
 
 
 @app.callback()

@@ -1,4 +1,5 @@
-"""``vigil watchlist``: exit codes, nothing written on bad input, and a full add / list / show / remove cycle."""
+"""``vigil watchlist``: exit codes, nothing written on bad input, a full add / list / show / remove cycle, face
+entries, negatives, export / import between nodes, re-embedding and matching."""
 
 from __future__ import annotations
 
@@ -70,7 +71,6 @@ def vigil(
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--kind", "face", "--label", "jane", "{astronaut}"], 1, "face pipeline"),
         (["--kind", "anomaly", "--label", "x", "{astronaut}", "{text}", "{missing}"], 1, "2 of 5 files refused"),
         (["--kind", "anomaly", "--label", "x", "--threshold", "1.5", "{coffee}"], 2, "threshold"),
         (["--kind", "anomaly", "--label", " ", "{coffee}"], 2, "label"),
@@ -85,7 +85,6 @@ def vigil(
         (["-c", "{postgres_config}", "--kind", "anomaly", "--label", "x", "{coffee}"], 2, "watchlist.database"),
     ],
     ids=[
-        "face",
         "bad images",
         "threshold",
         "empty label",
@@ -191,8 +190,9 @@ def test_the_console_script_turns_errors_into_exit_codes(tmp_path: Path, photos:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     (tmp_path / "bad.yaml").write_text("watchlist: {top_k: 0}\n")
 
-    face = subprocess.run(
-        [script, "watchlist", "add", "--kind", "face", "--label", "x", photos["coffee"]],
+    (tmp_path / "notes.jpg").write_text("not an image")
+    refused = subprocess.run(
+        [script, "watchlist", "add", "--kind", "anomaly", "--label", "x", "notes.jpg"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -208,5 +208,140 @@ def test_the_console_script_turns_errors_into_exit_codes(tmp_path: Path, photos:
         timeout=120,
     )
 
-    assert (face.returncode, config.returncode) == (1, 2)
-    assert "face pipeline" in face.stderr and "watchlist.top_k" in config.stderr
+    assert (refused.returncode, config.returncode) == (1, 2)
+    assert "unsupported_image_type" in refused.stderr and "watchlist.top_k" in config.stderr
+
+
+def test_face_entries_are_refused_up_front_when_the_build_has_no_face_pipeline(
+    vigil: Vigil, photos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "engines.faces", None)  # what an install without engines.faces looks like
+
+    result = vigil("watchlist", "add", "--kind", "face", "--label", "jane", str(photos["astronaut"]))
+
+    assert result.code == 1 and "face pipeline" in result.err
+    assert not DATABASE.exists()
+
+
+def test_a_face_photo_without_a_face_is_refused_by_the_face_pipeline_and_nothing_is_stored(
+    vigil: Vigil, photos: dict[str, Path]
+) -> None:
+    result = vigil("watchlist", "add", "--kind", "face", "--label", "jane", str(photos["coffee"]))
+
+    assert result.code == 1 and "no_face_found" in result.err
+    assert json.loads(vigil("watchlist", "list", "--json").out) == []
+
+
+def _add(vigil: Vigil, *args: str) -> str:
+    result = vigil("watchlist", "add", "--json", *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)["entry"]["id"]
+
+
+def test_a_negative_example_stops_a_look_alike_from_matching(vigil: Vigil, photos: dict[str, Path]) -> None:
+    entry_id = _add(vigil, "--kind", "anomaly", "--label", "astronaut", "--threshold", "0.5", str(photos["astronaut"]))
+    before = json.loads(vigil("watchlist", "match", str(photos["coffee"]), "--json").out)
+
+    added = vigil("watchlist", "add-negative", entry_id[:6], str(photos["coffee"]), "--actor", "alice")
+    after = json.loads(vigil("watchlist", "match", str(photos["coffee"]), "--json").out)
+    shown = json.loads(vigil("watchlist", "show", entry_id, "--json").out)
+
+    assert [m["label"] for m in before["matches"]] == ["astronaut"]
+    assert added.code == 0 and f"negatives added to {entry_id}" in added.out, added.err
+    assert after["matches"] == []
+    assert [n["source"] for n in shown["negatives"]] == [str(photos["coffee"])] and shown["negatives"][0]["negative"]
+    assert shown["audit"][0]["action"] == "negatives.added"
+
+
+@pytest.mark.parametrize(
+    ("photo", "kind", "expected"),
+    [("astronaut_file", "anomaly", ["astronaut"]), ("rocket", "anomaly", []), ("coffee", "anomaly", ["coffee"])],
+)
+def test_match_lists_the_entries_an_image_matches_with_scores(
+    vigil: Vigil, photos: dict[str, Path], photo: str, kind: str, expected: list[str]
+) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "astronaut", str(photos["astronaut"]))
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+    path = photos["astronaut"] / "head.jpg" if photo == "astronaut_file" else photos[photo]
+
+    result = vigil("watchlist", "match", str(path), "--kind", kind, "--top-k", "3", "--json")
+    table = vigil("watchlist", "match", str(path))
+
+    found = json.loads(result.out)
+    assert [m["label"] for m in found["matches"]] == expected
+    assert all(m["score"] >= m["threshold"] for m in found["matches"])
+    assert all(label in table.out for label in expected) and table.code == 0
+
+
+def test_match_refuses_a_file_that_is_not_an_image(vigil: Vigil, tmp_path: Path, photos: dict[str, Path]) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+    (tmp_path / "notes.png").write_text("hello")
+
+    result = vigil("watchlist", "match", "notes.png")
+
+    assert result.code == 1 and "not a JPEG, PNG" in result.err
+
+
+def test_a_watchlist_exported_on_one_node_imports_on_another(
+    vigil: Vigil, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    entry_id = _add(vigil, "--kind", "anomaly", "--label", "astronaut", "--camera", "lobby", str(photos["astronaut"]))
+    vigil("watchlist", "add-negative", entry_id, str(photos["coffee"]))
+    other = tmp_path / "other.yaml"
+    other.write_text(Path("vigil.yaml").read_text().replace(str(DATABASE), "node-b/watchlist.db"))
+
+    exported = vigil("watchlist", "export", "out/watchlist.zip")
+    imported = vigil("watchlist", "import", "out/watchlist.zip", "-c", str(other), "--json")
+    again = vigil("watchlist", "import", "out/watchlist.zip", "-c", str(other))
+
+    assert exported.code == 0 and "exported 1 entries (3 images, 1 negatives)" in exported.out, exported.err
+    report = json.loads(imported.out)
+    assert [(e["entry_id"], e["status"], e["added"], e["negatives_added"]) for e in report["entries"]] == [
+        (entry_id, "created", 3, 1)
+    ]
+    assert again.code == 0 and "1 unchanged" in again.out
+    shown = json.loads(vigil("watchlist", "show", entry_id, "-c", str(other), "--json").out)
+    assert shown["entry"]["cameras"] == ["lobby"] and len(shown["negatives"]) == 1
+
+
+def test_importing_a_file_that_is_not_an_archive_fails_and_imports_nothing(vigil: Vigil, tmp_path: Path) -> None:
+    (tmp_path / "fake.zip").write_text("not a zip")
+
+    result = vigil("watchlist", "import", "fake.zip")
+    missing = vigil("watchlist", "import", "absent.zip")
+
+    assert result.code == 1 and "not a zip file" in result.err
+    assert missing.code == 2 and "file not found" in missing.err
+
+
+def test_reembed_reports_nothing_to_do_when_every_image_has_the_current_models_embedding(
+    vigil: Vigil, photos: dict[str, Path], scene_embedder: SceneEmbedder
+) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+
+    result = vigil("watchlist", "reembed", "--json")
+
+    assert result.code == 0, result.err
+    assert [(r["kind"], r["missing"], r["model_version"]) for r in json.loads(result.out)] == [
+        ("anomaly", 0, scene_embedder.version)
+    ]
+
+
+def test_calibrate_reports_genuine_above_impostor_scores_and_saves_json(vigil: Vigil, photos: dict[str, Path]) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "astronaut", str(photos["astronaut"]))
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+    _add(vigil, "--kind", "anomaly", "--label", "rocket", str(photos["rocket"]))
+
+    result = vigil("calibrate", "--target-fpr", "0.01", "--output", "report.json")
+
+    assert result.code == 0, result.err
+    assert "genuine" in result.out and "suggested threshold" in result.out
+    [report] = json.loads(Path("report.json").read_text())
+    assert (report["kind"], report["genuine"]["pairs"], report["impostor"]["pairs"]) == (
+        "anomaly",
+        3,
+        7,
+    )  # 5 images: 10 pairs, 3 within the astronaut entry
+    impostor, genuine = report["impostor"]["percentiles"], report["genuine"]["percentiles"]
+    assert impostor["99"] < report["suggested_threshold"] <= genuine["1"]
+    assert report["rates"]["suggested"]["impostor"] <= 0.01

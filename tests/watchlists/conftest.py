@@ -1,4 +1,4 @@
-"""Fixtures for the watchlist tests: a fresh store per test, reference photos written once as files."""
+"""Fixtures for the watchlist tests: a fresh store per test, reference photos written once as files, face models."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.faces import (  # noqa: F401  (fixtures are found by name; the models load only where used)
+    face_embedder,
+    face_photos,
+    face_pipeline,
+    mtcnn_detector,
+)
 from tests.watchlists.samples import write_reference_files
 from watchlists.store import WatchlistStore
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from watchlists.errors import StoreError
-from watchlists.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from watchlists.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
 from watchlists.store import WatchlistStore
 
 
@@ -93,3 +93,22 @@ def test_two_stores_opening_a_new_file_at_once_both_succeed(tmp_path: Path) -> N
     assert not errors
     with _connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_a_version_1_database_gains_negative_examples_and_keeps_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.db"
+    with _connect(path) as db:
+        for statement in _statements(MIGRATIONS[0]):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO entries (id, kind, label, created_at, updated_at) VALUES (?1, 'anomaly', 'fire', ?2, ?2)",
+            ("a" * 32, "2026-01-01T00:00:00+00:00"),
+        )
+
+    with WatchlistStore(path) as store:
+        assert [e.label for e in store.list_entries()] == ["fire"]
+        assert store.entry_negatives("a" * 32) == []
+    with _connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []

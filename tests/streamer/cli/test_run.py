@@ -59,6 +59,7 @@ def test_the_service_runs_announces_itself_and_stops_cleanly_on_sigterm(
         f"mqtt: {{host: {mosquitto.host}, port: {mosquitto.port}}}\n"
         f"models: {{cache_dir: {model_cache_dir}, threads: 1}}\n"
         f"metrics: {{bind: 127.0.0.1, port: 0}}\n"
+        f"api: {{bind: 127.0.0.1, port: 0}}\n"
     )
     recorder = Recorder(mosquitto.host, mosquitto.port, "vigil/#")
     env = dict(os.environ, PYTHONUNBUFFERED="1")

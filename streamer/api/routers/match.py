@@ -1,0 +1,54 @@
+"""``POST /match``: what in the watchlist an image matches, with scores (``viewer``).
+
+A multipart form with one ``image``, optionally ``kind`` (default ``anomaly``), ``top_k`` and ``camera`` (apply
+camera scopes as a frame from that camera would). The image is embedded by the live model and searched in an index
+that follows the store, exactly as a keyframe would be; nothing is written.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from streamer.api.auth import Context, Viewer
+from streamer.api.errors import InvalidRequestError
+from streamer.api.routers.watchlist import ERRORS
+from streamer.api.schemas import MatchesResponse, MatchResponse
+from streamer.api.uploads import multipart_openapi, read_upload
+from watchlists.images import decode_image
+from watchlists.records import KINDS
+
+router = APIRouter(tags=["match"])
+_FIELDS = {"kind": "face or anomaly (default)", "top_k": "at most this many entries", "camera": "apply camera scopes"}
+
+
+@router.post(
+    "/match",
+    response_model=MatchesResponse,
+    responses=ERRORS,
+    openapi_extra=multipart_openapi("image", many=False, fields=_FIELDS),
+)
+async def match(request: Request, context: Context, _: Viewer) -> MatchesResponse:
+    """The entries the image matches, best first (only those at or over their threshold)."""
+    form = await read_upload(request, context.limits, file_field="image")
+    if len(form.images) != 1:
+        raise InvalidRequestError(f"image: send exactly one image, got {len(form.images)}")
+    kind = form.text("kind", "anomaly") or "anomaly"
+    if kind not in KINDS:
+        raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
+    top_k = form.number("top_k")
+    if top_k is not None and not (1 <= top_k <= 100 and top_k.is_integer()):
+        raise InvalidRequestError(f"top_k: must be a whole number from 1 to 100, got {top_k:g}")
+    embedder = context.embedders.for_kind(kind)
+    limits = context.limits
+
+    def search() -> MatchesResponse:
+        pixels = decode_image(form.images[0].data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+        vectors = embedder.embed([pixels.pixels])
+        index = context.index(kind, embedder.version, embedder.dim)
+        found = index.search(vectors, camera=form.text("camera"), k=int(top_k or context.top_k))[0]
+        return MatchesResponse(
+            kind=kind, model_version=embedder.version, matches=[MatchResponse.from_match(m) for m in found]
+        )
+
+    return await run_in_threadpool(search)

@@ -1,0 +1,164 @@
+"""The API's JSON shapes: one Pydantic model per response (and the error envelope), built from library records.
+
+Kept apart from the routes so the contract reads in one place and shows in the OpenAPI page (``/docs``). Each
+``from_*`` converter sits on the response it builds, beside the record it reads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from streamer.sources.status import CameraStatus
+from watchlists.enroll import EnrollReport
+from watchlists.index import Match
+from watchlists.records import AuditRecord, DuplicateImage, Entry, StoredImage
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable code, the same the CLI prints (corrupt_image, entry_not_found ...).")
+    message: str
+    problems: list[dict[str, str]] | None = Field(None, description="Per image, when several were refused.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: ``{"error": {"code": ..., "message": ...}}``."""
+
+    error: ErrorDetail
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    node_id: str
+
+
+class EntryResponse(BaseModel):
+    id: str
+    kind: Literal["face", "anomaly"]
+    label: str
+    notes: str
+    threshold: float | None = Field(description="The entry's own threshold; null uses the kind's default.")
+    effective_threshold: float
+    cameras: list[str] = Field(description="Cameras it applies to; empty means all.")
+    enabled: bool
+    image_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_entry(cls, entry: Entry, default_threshold: float) -> EntryResponse:
+        effective = default_threshold if entry.threshold is None else entry.threshold
+        fields = {k: v for k, v in vars(entry).items() if k != "cameras"}
+        return cls(**fields, cameras=list(entry.cameras), effective_threshold=effective)
+
+
+class ImageResponse(BaseModel):
+    id: int
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+    source: str
+    added_by: str
+    added_at: datetime
+    model_versions: list[str]
+    negative: bool
+
+    @classmethod
+    def from_image(cls, image: StoredImage) -> ImageResponse:
+        fields = {k: v for k, v in vars(image).items() if k not in ("entry_id", "model_versions")}
+        return cls(**fields, model_versions=list(image.model_versions))
+
+
+class DuplicateResponse(BaseModel):
+    source: str
+    sha256: str
+    entry_id: str = Field(description="The entry that already holds these bytes.")
+    image_id: int
+
+    @classmethod
+    def from_duplicate(cls, duplicate: DuplicateImage) -> DuplicateResponse:
+        return cls(**vars(duplicate))
+
+
+class AuditResponse(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, record: AuditRecord) -> AuditResponse:
+        return cls(at=record.at, actor=record.actor, action=record.action, detail=dict(record.detail))
+
+
+class EntryDetailResponse(BaseModel):
+    entry: EntryResponse
+    images: list[ImageResponse]
+    negatives: list[ImageResponse]
+    audit: list[AuditResponse] = Field(description="Newest first.")
+
+
+class EnrollResponse(BaseModel):
+    """What a write stored: the entry as it is now, the images added, those skipped as already stored."""
+
+    entry: EntryResponse
+    added: list[ImageResponse]
+    duplicates: list[DuplicateResponse]
+    model_version: str | None = Field(description="The model that embedded the added images; null if none.")
+
+    @classmethod
+    def from_report(cls, report: EnrollReport, default_threshold: float) -> EnrollResponse:
+        return cls(
+            entry=EntryResponse.from_entry(report.entry, default_threshold),
+            added=[ImageResponse.from_image(i) for i in report.added],
+            duplicates=[DuplicateResponse.from_duplicate(d) for d in report.duplicates],
+            model_version=report.model_version,
+        )
+
+
+class MatchResponse(BaseModel):
+    entry_id: str
+    label: str
+    kind: str
+    score: float = Field(description="Cosine similarity of the entry's best reference image.")
+    threshold: float
+    image_id: int
+
+    @classmethod
+    def from_match(cls, match: Match) -> MatchResponse:
+        return cls(**vars(match))
+
+
+class MatchesResponse(BaseModel):
+    kind: Literal["face", "anomaly"]
+    model_version: str
+    matches: list[MatchResponse] = Field(description="Best first; only entries at or over their threshold.")
+
+
+class AlertsResponse(BaseModel):
+    alerts: list[dict[str, Any]] = Field(description="Alert payloads (the MQTT alert JSON), newest first.")
+
+
+class CameraResponse(BaseModel):
+    camera: str
+    state: Literal["up", "down", "reconnecting"]
+    since: datetime
+    last_frame_at: datetime | None
+    reason: str | None = None
+
+    @classmethod
+    def from_status(cls, status: CameraStatus) -> CameraResponse:
+        return cls(
+            camera=status.camera,
+            state=status.state.value,
+            since=status.since,
+            last_frame_at=status.last_frame_at,
+            reason=status.reason,
+        )
+
+
+class CamerasResponse(BaseModel):
+    cameras: list[CameraResponse]

@@ -1,0 +1,129 @@
+"""The API over HTTP: uvicorn on its own thread, bound before it starts, stopped with a timeout.
+
+The socket is bound here, not by uvicorn, so a port already in use fails ``vigil run`` at start with a clear error
+(exit 1) instead of a log line on a background thread, and port 0 (tests) reports the port it got.
+
+Example:
+    >>> server = ApiServer(create_api(context), "127.0.0.1", 0)
+    >>> server.start()
+    >>> server.url   # 'http://127.0.0.1:41873'
+    >>> server.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from streamer.alerts.outbox import AlertOutbox
+from streamer.api.app import API_PREFIX, create_api
+from streamer.api.context import ApiContext, UploadLimits
+from streamer.api.errors import ApiError
+from streamer.api.tokens import ApiTokens
+from streamer.config import VigilConfig
+from streamer.pipeline import Pipeline
+from watchlists.embedders import KindEmbedders
+from watchlists.store import WatchlistStore
+
+log = logging.getLogger(__name__)
+
+
+class ApiServer:
+    """Serves an ASGI app on ``bind:port`` from a daemon thread.
+
+    Args:
+        app: the application (``create_api``).
+        bind: address to listen on.
+        port: TCP port; 0 picks a free one.
+    """
+
+    def __init__(self, app: FastAPI, bind: str, port: int) -> None:
+        self._app = app
+        self._bind = bind
+        self._requested_port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server (``http://host:port``)."""
+        return f"http://{self._bind}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Bind, then serve on a thread; returns once uvicorn accepts connections.
+
+        Raises:
+            ApiError: ``api_unavailable`` when the address cannot be bound or the server does not start in time.
+        """
+        family = socket.AF_INET6 if ":" in self._bind else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._bind, self._requested_port))
+        except OSError as exc:
+            sock.close()
+            raise ApiError(
+                f"api: cannot listen on {self._bind}:{self._requested_port}: {exc.strerror}", code="api_unavailable"
+            ) from None
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="api", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ApiError(f"api: the server on {self.url} did not start", code="api_unavailable")
+            time.sleep(0.01)
+        log.info("REST API on %s%s (docs at %s/docs)", self.url, API_PREFIX, self.url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, let requests in flight finish (up to ``timeout``), and join the thread."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.warning("API server did not stop within %.1fs", timeout)
+
+
+def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, outbox: AlertOutbox) -> ApiServer:
+    """The API of a running service: the pipeline's store, scene model and cameras, the node's alert outbox.
+
+    Raises:
+        ConfigError: the tokens file is malformed.
+        ApiError: the address cannot be bound.
+    """
+    m, api = config.models, config.api
+    embedders = KindEmbedders.configured(
+        scene=m.scene,
+        face_detector=m.face_detector,
+        face_embedder=m.face_embedder,
+        backend=m.backend,
+        cache_dir=m.cache_dir,
+        threads=m.threads,
+        scene_embedder=pipeline.embedder,
+    )
+    context = ApiContext(
+        store=store,
+        embedders=embedders,
+        tokens=ApiTokens(Path(api.tokens_file)),
+        default_thresholds=config.watchlist.default_threshold,
+        top_k=config.watchlist.top_k,
+        outbox=outbox,
+        camera_statuses=lambda: [camera.status for camera in pipeline.cameras],
+        limits=UploadLimits(max_request_bytes=api.max_request_bytes, max_files=api.max_files),
+        node_id=config.node_id,
+    )
+    server = ApiServer(create_api(context), api.bind, api.port)
+    server.start()
+    return server

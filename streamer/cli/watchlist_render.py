@@ -1,0 +1,126 @@
+"""How ``vigil watchlist`` shows things: JSON for scripts (``--json``), tables and lines for people.
+
+The JSON shapes are what scripts depend on: entries carry their ``effective_threshold`` (their own, else the kind's
+default), timestamps are ISO 8601, and images carry the model versions that have embedded them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamer.config import VigilConfig
+from watchlists.enroll import EnrollReport
+from watchlists.index import Match
+from watchlists.records import AuditRecord, Entry, StoredImage
+
+
+def console() -> Console:
+    """Stdout console; when piped, wide enough that ids and hashes stay on one line."""
+    out = Console()
+    if not out.is_terminal:
+        out.width = 200
+    return out
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    typer.echo(json.dumps(data, indent=2))
+
+
+def threshold_text(entry: Entry, settings: VigilConfig) -> str:
+    if entry.threshold is not None:
+        return f"{entry.threshold:g}"
+    return f"{settings.watchlist.default_threshold[entry.kind]:g} (default)"
+
+
+def entry_json(entry: Entry, settings: VigilConfig) -> dict[str, Any]:
+    default = settings.watchlist.default_threshold[entry.kind]
+    return {
+        **vars(entry),
+        "effective_threshold": default if entry.threshold is None else entry.threshold,
+        "created_at": entry.created_at.isoformat(timespec="seconds"),
+        "updated_at": entry.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+def image_json(image: StoredImage) -> dict[str, Any]:
+    return {**vars(image), "added_at": image.added_at.isoformat(), "model_versions": list(image.model_versions)}
+
+
+def audit_json(record: AuditRecord) -> dict[str, Any]:
+    return {**vars(record), "at": record.at.isoformat(), "detail": dict(record.detail)}
+
+
+def match_json(match: Match) -> dict[str, Any]:
+    return vars(match)
+
+
+def print_report(report: EnrollReport, settings: VigilConfig, as_json: bool, *, verb: str = "created") -> None:
+    """An enrollment's outcome: what was stored, what was skipped as already stored."""
+    if as_json:
+        data = {
+            "entry": entry_json(report.entry, settings),
+            "added": [image_json(i) for i in report.added],
+            "duplicates": [vars(d) for d in report.duplicates],
+            "model_version": report.model_version,
+        }
+        echo_json(data)
+        return
+    noun = "negatives" if verb == "negatives added to" else "images added"
+    typer.echo(f"{verb} {report.entry.id} ({report.entry.label}): {len(report.added)} {noun}")
+    for d in report.duplicates:
+        typer.echo(f"  skipped {d.source}: already stored (entry {d.entry_id}, image {d.image_id})")
+
+
+def print_entries(entries: Sequence[Entry], settings: VigilConfig) -> None:
+    table = Table(title=f"Watchlist ({len(entries)} entries)")
+    for column in ("id", "kind", "label", "threshold", "cameras", "enabled", "images", "created"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        cells = [e.id, e.kind, e.label, threshold_text(e, settings), ", ".join(e.cameras) or "all"]
+        cells += ["yes" if e.enabled else "no", str(e.image_count), e.created_at.isoformat(timespec="seconds")]
+        table.add_row(*cells)
+    console().print(table)
+
+
+def print_entry(
+    entry: Entry,
+    images: Sequence[StoredImage],
+    audit: Sequence[AuditRecord],
+    settings: VigilConfig,
+) -> None:
+    """One entry for a person: its fields, its images and negatives in one table, then its audit history."""
+    out = console()
+    out.print(f"[bold]{entry.label}[/bold]  {entry.id}  ({entry.kind}, {'enabled' if entry.enabled else 'disabled'})")
+    out.print(f"threshold {threshold_text(entry, settings)}; cameras {', '.join(entry.cameras) or 'all'}")
+    if entry.notes:
+        out.print(f"notes: {entry.notes}")
+    negatives = sum(1 for i in images if i.negative)
+    table = Table(title=f"{len(images) - negatives} images, {negatives} negatives")
+    for column in ("id", "role", "sha256", "size", "source", "added by", "added", "models"):
+        table.add_column(column, overflow="fold")
+    for i in images:
+        cells = [str(i.id), "negative" if i.negative else "reference", i.sha256[:16], f"{i.width}x{i.height}"]
+        cells += [i.source, i.added_by, i.added_at.isoformat(timespec="seconds"), ", ".join(i.model_versions)]
+        table.add_row(*cells)
+    out.print(table)
+    for a in audit:
+        out.print(f"{a.at.isoformat(timespec='seconds')}  {a.actor}  {a.action}")
+
+
+def print_matches(matches: Sequence[Match], kind: str, model_version: str) -> None:
+    if not matches:
+        typer.echo(f"no {kind} entry matches (model {model_version})")
+        return
+    table = Table(title=f"{len(matches)} {kind} matches (model {model_version})")
+    for column in ("entry", "label", "score", "threshold", "image"):
+        table.add_column(column, overflow="fold")
+    for m in matches:
+        table.add_row(m.entry_id, m.label, f"{m.score:.3f}", f"{m.threshold:g}", str(m.image_id))
+    console().print(table)

@@ -1,0 +1,131 @@
+"""The model for each kind of entry: the scene embedder for ``anomaly``, the face pipeline for ``face``.
+
+Models load on first use, not when asked for: enrollment checks every image before any model loads, so a typo in a
+file name costs milliseconds, not the seconds a model takes. A kind whose model this build lacks (faces, until
+``engines.faces`` is installed) is refused up front with ``faces_not_available``, before anything is read.
+
+Example:
+    >>> embedders = KindEmbedders.configured(backend="onnxruntime", threads=2)
+    >>> embedders.for_kind("anomaly").embed([photo])   # loads MobileNetV2 now
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from watchlists.embedding import Embedder
+from watchlists.errors import FacesNotAvailableError
+from watchlists.records import check_kind
+
+
+class DeferredEmbedder:
+    """An ``Embedder`` whose model is loaded by the first call that needs it (thread-safe, loaded once)."""
+
+    def __init__(self, load: Callable[[], Embedder]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._model: Embedder | None = None
+
+    @property
+    def loaded(self) -> Embedder:
+        """The model, loading it now if it was not yet."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    @property
+    def version(self) -> str:
+        """The model version (loads the model)."""
+        return self.loaded.version
+
+    @property
+    def dim(self) -> int:
+        """The embedding size (loads the model)."""
+        return self.loaded.dim
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed with the model (loads it on the first call)."""
+        return self.loaded.embed(images)
+
+
+class KindEmbedders:
+    """One deferred model per kind.
+
+    Args:
+        loaders: kind -> function that loads its model; a kind left out is one this build cannot embed.
+    """
+
+    def __init__(self, loaders: Mapping[str, Callable[[], Embedder]]) -> None:
+        self._models = {check_kind(kind): DeferredEmbedder(load) for kind, load in loaders.items()}
+
+    def for_kind(self, kind: str) -> DeferredEmbedder:
+        """The (deferred) model for ``kind``.
+
+        Raises:
+            FacesNotAvailableError: ``kind`` is ``face`` and this build has no face pipeline.
+        """
+        if check_kind(kind) not in self._models:
+            raise FacesNotAvailableError(
+                "face entries need the face pipeline (engines.faces), which this build does not include; "
+                "use --kind anomaly for scene references"
+            )
+        return self._models[kind]
+
+    def __call__(self, kind: str) -> DeferredEmbedder:
+        """``for_kind``, so an instance can be passed where a ``kind -> Embedder`` function is expected."""
+        return self.for_kind(kind)
+
+    @classmethod
+    def configured(
+        cls,
+        *,
+        scene: str = "mobilenet_v2",
+        face_detector: str = "mtcnn",
+        face_embedder: str = "dlib_resnet128",
+        backend: str = "auto",
+        cache_dir: Path | None = None,
+        threads: int = 0,
+        show_progress: bool = False,
+        scene_embedder: Embedder | None = None,
+    ) -> KindEmbedders:
+        """The models a config names (``models`` section), faces only when ``engines.faces`` is installed.
+
+        Args:
+            scene_embedder: an already loaded scene model to share (the live pipeline's), instead of loading one.
+        """
+        options: dict[str, Any] = {
+            "backend": backend,
+            "cache_dir": cache_dir,
+            "threads": threads,
+            "show_progress": show_progress,
+        }
+
+        def load_scene() -> Embedder:
+            from engines.scene import load_scene_embedder  # onnxruntime and friends: only once images passed
+
+            return scene_embedder or load_scene_embedder(scene, **options)
+
+        def load_faces() -> Embedder:
+            from engines.faces import load_face_pipeline
+
+            return load_face_pipeline(detector=face_detector, embedder=face_embedder, **options)
+
+        loaders: dict[str, Callable[[], Embedder]] = {"anomaly": load_scene}
+        if faces_available():
+            loaders["face"] = load_faces
+        return cls(loaders)
+
+
+def faces_available() -> bool:
+    """Whether this build has the face pipeline (``engines.faces``), checked without importing it."""
+    try:
+        return importlib.util.find_spec("engines.faces") is not None
+    except (ImportError, ValueError):
+        return False
