@@ -43,7 +43,12 @@ def demo(
 
 
 def bench(
-    only: Annotated[list[str] | None, typer.Option("--only", help="decode, embedding or latency (repeatable).")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only", help="decode, embedding, engines, latency, search or soak (repeatable; soak takes 30 min)."
+        ),
+    ] = None,
     quick: Annotated[bool, typer.Option(help="Short measurements: a smoke run, not numbers to quote.")] = False,
     output: Annotated[Path, typer.Option(help="Where to save the results as JSON.")] = Path("data/bench/results.json"),
 ) -> None:
