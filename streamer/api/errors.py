@@ -84,7 +84,7 @@ _UNPROCESSABLE = frozenset(
         "negative_is_reference",
         "faces_not_available",
         "no_face_found",
-        "several_faces",
+        "multiple_faces",
         "multiple_faces",
         "face_too_small",
         "too_blurry",

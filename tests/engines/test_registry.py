@@ -62,7 +62,7 @@ def test_weights_whose_bytes_differ_from_the_table_are_refused_instead_of_versio
 
 
 def test_an_unknown_model_name_is_refused_listing_the_known_ones() -> None:
-    with pytest.raises(EngineError, match="known models: mobilenet_v2") as caught:
+    with pytest.raises(EngineError, match="known models: dlib_resnet128, mobilenet_v2") as caught:
         get_model_spec("resnet9000")
     assert caught.value.code == "unknown_model"
 
