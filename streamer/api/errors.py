@@ -85,7 +85,6 @@ _UNPROCESSABLE = frozenset(
         "faces_not_available",
         "no_face_found",
         "multiple_faces",
-        "multiple_faces",
         "face_too_small",
         "too_blurry",
         "bad_pose",
