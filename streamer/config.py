@@ -63,6 +63,9 @@ class ModelsConfig(_Section):
     scene: Literal["mobilenet_v2"] = "mobilenet_v2"
     face_detector: Literal["mtcnn"] = "mtcnn"
     face_embedder: Literal["dlib_resnet128"] = "dlib_resnet128"
+    faces: bool = Field(
+        True, description="Detect and match faces (costs CPU only while the watchlist holds face entries)."
+    )
     cache_dir: Path | None = Field(None, description="Exported models; default ~/.cache/vigil/models.")
     threads: int = Field(0, ge=0, description="Intra-op threads for CPU backends; 0 = all cores.")
     scene_regions: str = Field(
@@ -125,7 +128,7 @@ class AlertPolicyConfig(_Section):
 class WatchlistConfig(_Section):
     database: str = Field("data/watchlist.db", description="SQLite path, or postgresql://... for several nodes.")
     default_threshold: dict[Literal["face", "anomaly"], float] = Field(
-        default_factory=lambda: {"face": 0.6, "anomaly": 0.75},
+        default_factory=lambda: {"face": 0.9, "anomaly": 0.75},
         description="Cosine similarity an entry must reach unless it sets its own threshold.",
     )
     top_k: int = Field(5, ge=1, le=100)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engines.faces import FacePipeline
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.alerts.event import AlertEvent
@@ -23,6 +24,7 @@ from streamer.alerts.policy import AlertPolicy
 from streamer.alerts.snapshots import SnapshotWriter
 from streamer.batcher import CrossCameraBatcher
 from streamer.config import VigilConfig
+from streamer.face_matcher import FaceMatcher
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
@@ -45,6 +47,7 @@ class PipelineParts:
     outbox: AlertOutbox
     publisher: MqttPublisher
     metrics: VigilMetrics
+    face_matcher: FaceMatcher | None = None
     on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
 
 
@@ -77,6 +80,11 @@ class Pipeline:
     def embedder(self) -> SceneEmbedder:
         """The live scene model: enrollment must embed references with exactly this one."""
         return self._parts.embedder
+
+    @property
+    def face_pipeline(self) -> FacePipeline | None:
+        """The live face model (enrollment of faces must use exactly this one), when faces are on."""
+        return self._parts.face_matcher.faces if self._parts.face_matcher else None
 
     @property
     def cameras(self) -> list[CameraWorker]:
@@ -141,10 +149,17 @@ class Pipeline:
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
+        scene = self._parts.matcher.match(batch, embeddings)
+        faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []
-        for frame, sightings in zip(batch, self._parts.matcher.match(batch, embeddings), strict=True):
+        for frame, scene_sightings, face_sightings in zip(batch, scene, faces, strict=True):
             for event in self._policy.observe(
-                frame.camera, frame.frame_time, frame.size, frame.received_at, sightings, embedder.version
+                frame.camera,
+                frame.frame_time,
+                frame.size,
+                frame.received_at,
+                scene_sightings + face_sightings,
+                embedder.version,
             ):
                 events.append((event, frame))
         return events

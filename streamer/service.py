@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from engines.scene import load_scene_embedder
@@ -15,6 +16,7 @@ from streamer.alerts.event import AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.config import VigilConfig
+from streamer.face_matcher import FaceMatcher
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
@@ -52,8 +54,12 @@ def build_pipeline(
         store, "anomaly", embedder.version, default_threshold=config.watchlist.default_threshold["anomaly"]
     )
 
+    faces = _face_matcher(config, store, metrics)
+
     def sync_index() -> None:
         index.sync()
+        if faces is not None:
+            faces.index.sync()
         for kind in ("face", "anomaly"):
             metrics.watchlist_entries.labels(kind=kind).set(sum(1 for e in store.list_entries(kind) if e.enabled))
 
@@ -66,9 +72,38 @@ def build_pipeline(
         outbox=outbox,
         publisher=publisher,
         metrics=metrics,
+        face_matcher=faces.matcher if faces is not None else None,
         on_alert=list(on_alert or []),
     )
     return Pipeline(config, parts), store
+
+
+@dataclass(frozen=True)
+class _FaceStage:
+    matcher: FaceMatcher
+    index: WatchlistIndex
+
+
+def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetrics) -> _FaceStage | None:
+    """The face stage, when ``models.faces`` is on: the face models, re-embedding, the face index."""
+    if not config.models.faces:
+        log.info("face matching is off (models.faces: false)")
+        return None
+    from engines.faces import load_face_pipeline
+
+    faces = load_face_pipeline(
+        detector=config.models.face_detector,
+        embedder=config.models.face_embedder,
+        backend=config.models.backend,
+        cache_dir=config.models.cache_dir,
+        show_progress=True,
+        options=config.models.backend_options(),
+    )
+    reembed(store, "face", faces, actor="service")
+    index = WatchlistIndex.from_store(
+        store, "face", faces.version, default_threshold=config.watchlist.default_threshold["face"]
+    )
+    return _FaceStage(FaceMatcher(faces, index, metrics, config.watchlist.top_k), index)
 
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:

@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.rtsp", "tests.fixtures.models", "tests.fixtures.faces"]
+pytest_plugins = [
+    "tests.fixtures.mqtt",
+    "tests.fixtures.rtsp",
+    "tests.fixtures.models",
+    "tests.fixtures.faces",
+    "tests.fixtures.pipeline",
+]

@@ -94,11 +94,13 @@ class KindEmbedders:
         threads: int = 0,
         show_progress: bool = False,
         scene_embedder: Embedder | None = None,
+        face_pipeline: Embedder | None = None,
     ) -> KindEmbedders:
         """The models a config names (``models`` section), faces only when ``engines.faces`` is installed.
 
         Args:
             scene_embedder: an already loaded scene model to share (the live pipeline's), instead of loading one.
+            face_pipeline: likewise for the face model.
         """
         options: dict[str, Any] = {
             "backend": backend,
@@ -115,7 +117,7 @@ class KindEmbedders:
         def load_faces() -> Embedder:
             from engines.faces import load_face_pipeline
 
-            return load_face_pipeline(detector=face_detector, embedder=face_embedder, **options)
+            return face_pipeline or load_face_pipeline(detector=face_detector, embedder=face_embedder, **options)
 
         loaders: dict[str, Callable[[], Embedder]] = {"anomaly": load_scene}
         if faces_available():

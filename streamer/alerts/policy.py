@@ -30,6 +30,7 @@ class Sighting:
     score: float
     threshold: float
     bbox: tuple[int, int, int, int]
+    model: str = ""  # the model that produced the match, when it is not the frame's default (faces vs scene)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class AlertPolicy:
             bbox=s.bbox,
             frame_size=frame_size,
             node_id=self._node_id,
-            model=model,
+            model=s.model or model,
         )
 
     def _close(self, track: _Track, event: AlertEvent, now: float) -> AlertEvent:

@@ -112,6 +112,7 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         cache_dir=m.cache_dir,
         threads=m.threads,
         scene_embedder=pipeline.embedder,
+        face_pipeline=pipeline.face_pipeline,
     )
     context = ApiContext(
         store=store,

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from engines.regions import RegionGrid
-from engines.scene import SceneEmbedder
 from streamer.alerts.event import alert_schema
-from streamer.config import VigilConfig
 from streamer.demo.scenes import letterbox, photo
 from streamer.devservices.clips import ClipEncoding
-from streamer.devservices.mosquitto import MosquittoBroker
-from streamer.metrics import VigilMetrics
-from streamer.pipeline import Pipeline
-from streamer.service import build_pipeline
 from tests.fixtures.mqtt import Recorder
 from tests.fixtures.rtsp import wait_until
-from watchlists.enroll import Enroller
 
 SIZE = (640, 360)
 ENCODING = ClipEncoding(fps=10, gop=10)
@@ -30,16 +21,6 @@ LABEL = "Astronaut"
 
 def scene(name: str, zoom: float = 1.0):
     return letterbox(photo(name), SIZE, zoom)
-
-
-@pytest.fixture(scope="module")
-def astronaut_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A crop of the astronaut photo: not a copy of any frame the camera shows."""
-    import cv2
-
-    path = tmp_path_factory.mktemp("refs") / "astronaut-crop.png"
-    cv2.imwrite(str(path), cv2.cvtColor(photo("astronaut")[20:380, 80:440], cv2.COLOR_RGB2BGR))
-    return path
 
 
 @pytest.fixture
@@ -52,55 +33,6 @@ def clips(clip_factory):
             "no-astronaut", [(scene("coffee"), 3), (scene("chelsea"), 3), (scene("camera"), 3)], ENCODING
         ),
     }
-
-
-class RunningPipeline:
-    def __init__(self, pipeline: Pipeline, metrics: VigilMetrics, recorder: Recorder, config: VigilConfig) -> None:
-        self.pipeline, self.metrics, self.recorder, self.config = pipeline, metrics, recorder, config
-
-    def sampled(self, camera: str) -> float:
-        return self.metrics.registry.get_sample_value("vigil_keyframes_sampled_total", {"camera": camera}) or 0
-
-
-@pytest.fixture
-def run_pipeline(
-    tmp_path: Path,
-    mosquitto: MosquittoBroker,
-    model_cache_dir: Path,
-    scene_embedder: SceneEmbedder,
-    astronaut_reference: Path,
-) -> Iterator:
-    started: list[tuple[Pipeline, object, Recorder]] = []
-
-    def start(cameras: dict[str, str]) -> RunningPipeline:
-        config = VigilConfig.model_validate(
-            {
-                "node_id": "test-node",
-                "cameras": {
-                    name: {"url": url, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in cameras.items()
-                },
-                "models": {"cache_dir": str(model_cache_dir), "threads": 2},
-                "watchlist": {"database": str(tmp_path / "watchlist.db")},
-                "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
-                "alerts": {"vote_hits": 2, "vote_window": 3, "close_after_s": 2, "cooldown_s": 60},
-                "storage": {"snapshots": str(tmp_path / "snapshots")},
-            }
-        )
-        metrics = VigilMetrics()
-        pipeline, store = build_pipeline(config, metrics=metrics)
-        Enroller(store, pipeline.embedder, show_progress=False).enroll(
-            "anomaly", LABEL, [astronaut_reference], actor="test", threshold=0.8
-        )
-        recorder = Recorder(mosquitto.host, mosquitto.port, "vigil/#")
-        pipeline.start()
-        started.append((pipeline, store, recorder))
-        return RunningPipeline(pipeline, metrics, recorder, config)
-
-    yield start
-    for pipeline, store, recorder in started:
-        pipeline.stop()
-        recorder.close()
-        store.close()
 
 
 def is_alert(event: str, camera: str = "lobby"):

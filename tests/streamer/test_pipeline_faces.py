@@ -1,0 +1,49 @@
+"""End to end with faces: a person on the watchlist walks past a real RTSP camera; a stranger does not alert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+
+from streamer.alerts.event import alert_schema
+from streamer.demo.scenes import letterbox, photo
+from streamer.devservices.clips import ClipEncoding
+
+SIZE = (640, 360)
+ENCODING = ClipEncoding(fps=10, gop=10)
+
+
+@pytest.fixture(scope="module")
+def face_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another picture of the astronaut than the camera shows: mirrored, cropped to the head, brighter."""
+    head = photo("astronaut")[0:300, 110:370][:, ::-1]
+    brighter = np.clip(head.astype(np.int16) + 25, 0, 255).astype(np.uint8)
+    path = tmp_path_factory.mktemp("faces") / "astronaut-face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(brighter, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_a_watchlisted_face_alerts_with_its_box_and_a_stranger_does_not(
+    clip_factory, rtsp_server, run_pipeline, face_reference, face_photos
+):
+    stranger = letterbox(face_photos["hopper"], SIZE, 1.0)
+    clip = clip_factory.scenes(
+        "faces", [(stranger, 4), (letterbox(photo("astronaut"), SIZE, 1.4), 5), (stranger, 3)], ENCODING
+    )
+    server = rtsp_server({"lobby": clip})
+    running = run_pipeline({"lobby": server.url("lobby")}, faces=[("Eileen Collins", face_reference)])
+    opened = running.recorder.wait_for(
+        lambda m: m.topic == "vigil/alerts/lobby/face" and m.json()["event"] == "open", timeout=90
+    ).json()
+    assert opened["entry"]["label"] == "Eileen Collins"
+    assert opened["model"].startswith("dlib_resnet128@")
+    x, _y, w, h = opened["bbox"]
+    assert 20 <= w <= 200 and 20 <= h <= 250, "the box is a face, not the frame"
+    assert 0.3 * SIZE[0] < x + w / 2 < 0.7 * SIZE[0], "the face is in the middle of the frame"
+    jsonschema.validate(opened, alert_schema())
+    faces = [a for a in running.recorder.alerts() if a["kind"] == "face"]
+    assert {a["entry"]["label"] for a in faces} == {"Eileen Collins"}  # Grace Hopper never matched
