@@ -47,7 +47,7 @@ class AlertPrinter:
             self.alerts.append(alert)
             colour = {"open": "bold red", "update": "yellow", "close": "green"}[alert["event"]]
             console.print(
-                f"[{colour}]ALERT {alert['event']:<6}[/] camera=[cyan]{alert['camera']}[/] "
+                f"[{colour}]ALERT {alert['event']:<6}[/] {alert['kind']:<7} camera=[cyan]{alert['camera']}[/] "
                 f"label=[bold]{alert['entry']['label']}[/] score={alert['score']:.3f} "
                 f"(threshold {alert['threshold']:.2f}) frame_time={alert['frame_time']} "
                 f"snapshot={alert['snapshot']}",
@@ -73,7 +73,7 @@ def prepare(workdir: Path) -> tuple[Path, list[Path]]:
             write_clip(clip, demo_frames(), ClipEncoding(fps=FPS, gop=FPS))
     references = []
     for reference in REFERENCES:
-        path = workdir / "references" / f"{reference.photo}.png"
+        path = workdir / "references" / f"{reference.kind}-{reference.photo}.png"
         path.parent.mkdir(exist_ok=True)
         cv2.imwrite(str(path), cv2.cvtColor(reference_image(reference), cv2.COLOR_RGB2BGR))
         references.append(path)
@@ -109,10 +109,16 @@ def run_demo(workdir: Path, timeout_s: float) -> int:
         )
         metrics = VigilMetrics()
         pipeline, store = build_pipeline(config, metrics=metrics)
-        enroller = Enroller(store, pipeline.embedder, show_progress=False)
+        enrollers = {"anomaly": Enroller(store, pipeline.embedder, show_progress=False)}
+        if pipeline.face_pipeline is not None:
+            enrollers["face"] = Enroller(store, pipeline.face_pipeline, show_progress=False)
         for reference, path in zip(REFERENCES, reference_paths, strict=True):
-            report = enroller.enroll("anomaly", reference.label, [path], threshold=reference.threshold, actor="demo")
-            console.print(f"enrolled [bold]{reference.label}[/] from {path.name} -> entry {report.entry.id[:8]}")
+            report = enrollers[reference.kind].enroll(
+                reference.kind, reference.label, [path], threshold=reference.threshold, actor="demo"
+            )
+            console.print(
+                f"enrolled {reference.kind} [bold]{reference.label}[/] from {path.name} -> entry {report.entry.id[:8]}"
+            )
         printer = AlertPrinter(broker, config.mqtt.topic_prefix)
         pipeline.start()
         expected = {r.label for r in REFERENCES}

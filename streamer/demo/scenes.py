@@ -28,12 +28,16 @@ class DemoScene:
 
 @dataclass(frozen=True)
 class DemoReference:
-    """A watchlist entry of the demo: a label, the photo it is cropped from and the crop (rows, cols)."""
+    """A watchlist entry of the demo: kind, label, the photo it is cropped from, the crop (rows, cols) and how the
+    crop is altered (mirrored, brightened) so that it is a different picture from anything the camera shows."""
 
+    kind: str
     label: str
     photo: str
     crop: tuple[slice, slice]
-    threshold: float
+    threshold: float | None
+    mirror: bool = False
+    brighten: int = 0
 
 
 SCENES = (
@@ -45,8 +49,9 @@ SCENES = (
 )
 
 REFERENCES = (
-    DemoReference("Astronaut (reference photo)", "astronaut", (slice(20, 380), slice(80, 440)), 0.8),
-    DemoReference("Rocket launch", "rocket", (slice(0, 330), slice(100, 420)), 0.8),
+    DemoReference("face", "Eileen Collins", "astronaut", (slice(0, 300), slice(110, 370)), None, True, 25),
+    DemoReference("anomaly", "Astronaut (reference photo)", "astronaut", (slice(20, 380), slice(80, 440)), 0.8),
+    DemoReference("anomaly", "Rocket launch", "rocket", (slice(0, 330), slice(100, 420)), 0.8),
 )
 
 
@@ -62,7 +67,12 @@ def photo(name: str) -> np.ndarray:
 
 def reference_image(reference: DemoReference) -> np.ndarray:
     rows, cols = reference.crop
-    return np.ascontiguousarray(photo(reference.photo)[rows, cols])
+    image = photo(reference.photo)[rows, cols]
+    if reference.mirror:
+        image = image[:, ::-1]
+    if reference.brighten:
+        image = np.clip(image.astype(np.int16) + reference.brighten, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image)
 
 
 def clip_seconds() -> float:
