@@ -4,7 +4,9 @@ Alerts are read from the persistent outbox in order and handed to paho with QoS 
 messages across broker reconnects and re-sends them, and the outbox keeps them across restarts of Vigil. A row is
 marked acknowledged only when the broker's PUBACK arrives, which is also when ``alert_latency_seconds`` is observed.
 The node's ``online``/``offline`` status is retained with a Last Will; each camera's status is retained too and
-re-sent on every reconnect, so a dashboard that subscribes late still sees the truth.
+re-sent on every reconnect, so a dashboard that subscribes late still sees the truth. With ``ha_discovery`` on, each
+camera is also announced to Home Assistant (``streamer.alerts.discovery``) before its first status, again on every
+reconnect, and again whenever Home Assistant says it has (re)started.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from streamer.alerts.discovery import HomeAssistantDiscovery
 from streamer.alerts.event import iso_utc
 from streamer.alerts.outbox import AlertOutbox, OutboxItem
 from streamer.config import MqttConfig
@@ -47,11 +51,13 @@ class MqttPublisher:
         self._metrics = metrics
         self._status_topic = f"{config.topic_prefix}/status/{node_id}"
         self._camera_status: dict[str, CameraStatus] = {}
+        self._discovery = HomeAssistantDiscovery(config, node_id) if config.ha_discovery else None
         self._status_lock = threading.Lock()
         self._acks: queue.Queue[int] = queue.Queue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._failed_connects = 0  # in a row; touched only by paho's thread
         self._in_flight: dict[int, OutboxItem] = {}  # paho mid -> item; touched only by the drain thread
         self._client = self._make_client()
         self._thread = threading.Thread(target=self._drain_loop, name="mqtt-outbox", daemon=True)
@@ -79,7 +85,10 @@ class MqttPublisher:
     def publish_camera_status(self, status: CameraStatus) -> None:
         """Retained ``<prefix>/cameras/<camera>/status``; remembered and re-sent after reconnects."""
         with self._status_lock:
+            first = status.camera not in self._camera_status
             self._camera_status[status.camera] = status
+        if first:
+            self._announce([status.camera])
         self._send_status(status)
 
     def wait_idle(self, timeout: float) -> bool:
@@ -112,7 +121,7 @@ class MqttPublisher:
             protocol=mqtt.MQTTv311,
         )
         client.max_inflight_messages_set(20)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=self._config.reconnect_max_s)
         client.will_set(self._status_topic, "offline", qos=1, retain=True)
         if self._config.username:
             client.username_pw_set(self._config.username, self._config.password())
@@ -125,8 +134,10 @@ class MqttPublisher:
             )
             client.tls_insecure_set(tls.insecure)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _properties) -> None:
@@ -134,13 +145,32 @@ class MqttPublisher:
             log.error("MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%d", self._config.host, self._config.port)
+        self._failed_connects = 0
         self._connected.set()
         client.publish(self._status_topic, "online", qos=1, retain=True)
-        with self._status_lock:
-            statuses = list(self._camera_status.values())
-        for status in statuses:
-            self._send_status(status)
+        if self._discovery is not None:
+            client.subscribe(self._discovery.birth_topic, qos=1)
+        self._republish_cameras()
         self._wake.set()
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        birth_topic = self._discovery.birth_topic if self._discovery is not None else None
+        if message.topic == birth_topic and message.payload == b"online":
+            log.info("Home Assistant (re)started; announcing cameras again")
+            self._republish_cameras()
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        # paho calls this inside its ``except OSError`` block, so the reason (refused, TLS verification) is at hand.
+        reason = sys.exc_info()[1]
+        self._failed_connects += 1
+        level = logging.WARNING if self._failed_connects == 1 else logging.DEBUG  # one line per outage, not per retry
+        log.log(
+            level,
+            "cannot connect to MQTT broker %s:%d (%s); retrying, alerts wait in the outbox",
+            self._config.host,
+            self._config.port,
+            reason or "unknown reason",
+        )
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         if self._connected.is_set() and not self._stop.is_set():
@@ -151,6 +181,22 @@ class MqttPublisher:
         # Runs on paho's thread while it holds its own lock: hand over, never block here.
         self._acks.put(mid)
         self._wake.set()
+
+    def _republish_cameras(self) -> None:
+        """Discovery documents (when on), then each camera's last status: a broker or consumer may have lost them."""
+        with self._status_lock:
+            statuses = list(self._camera_status.values())
+        self._announce([status.camera for status in statuses])
+        for status in statuses:
+            self._send_status(status)
+
+    def _announce(self, cameras: list[str]) -> None:
+        """Retained Home Assistant discovery documents for ``cameras`` (nothing when discovery is off)."""
+        if self._discovery is None:
+            return
+        for camera in cameras:
+            for message in self._discovery.camera_messages(camera):
+                self._client.publish(message.topic, json.dumps(message.payload), qos=1, retain=True)
 
     def _send_status(self, status: CameraStatus) -> None:
         topic = f"{self._config.topic_prefix}/cameras/{status.camera}/status"

@@ -1,7 +1,9 @@
-"""JPEG snapshots of alerting frames, with the match's box drawn, kept for ``keep_days``.
+"""JPEG snapshots of alerting frames, kept for ``keep_days``: the full frame with the match's box drawn, and a crop.
 
-Operators judge an alert by its picture; a path to it travels in the alert JSON. Files live under
-``<root>/<camera>/<YYYY-MM-DD>/`` so expiry is a directory removal, not a scan of every file.
+Operators judge an alert by its picture; a path to it travels in the alert JSON (``snapshot``). When the match is a
+region of the frame (a face, an object) rather than the whole frame, the region is also saved on its own beside it,
+at ``crop_path(snapshot)``, so a phone notification can show the face instead of a tiny box in a 4K frame. Files
+live under ``<root>/<camera>/<YYYY-MM-DD>/`` so expiry is a directory removal, not a scan of every file.
 """
 
 from __future__ import annotations
@@ -19,11 +21,36 @@ from streamer.alerts.event import AlertEvent, AlertPhase
 
 log = logging.getLogger(__name__)
 BOX_COLOUR = (0, 0, 255)  # BGR red
+JPEG_QUALITY = 85
 MAX_REMEMBERED = 10_000  # open alerts whose snapshot a later close reuses
+CROP_SUFFIX = "-crop"
+
+
+def crop_path(snapshot: str) -> str:
+    """Where the crop of a snapshot lives (beside it); the file exists only when the bbox was not the whole frame.
+
+    Example::
+
+        crop_path("snapshots/lobby/2026-11-25/5b0c-open-131445622.jpg")
+        # -> "snapshots/lobby/2026-11-25/5b0c-open-131445622-crop.jpg"
+    """
+    path = Path(snapshot)
+    return str(path.with_name(f"{path.stem}{CROP_SUFFIX}{path.suffix}"))
+
+
+def crop_box(bbox: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The bbox clipped to the frame as (x0, y0, x1, y1), or None when it is empty or covers the whole frame."""
+    width, height = frame_size
+    x, y, w, h = bbox
+    x0, y0 = max(0, min(x, width)), max(0, min(y, height))
+    x1, y1 = max(x0, min(x + w, width)), max(y0, min(y + h, height))
+    if x1 <= x0 or y1 <= y0 or (x0, y0, x1, y1) == (0, 0, width, height):
+        return None
+    return x0, y0, x1, y1
 
 
 class SnapshotWriter:
-    """Writes one JPEG per open/update event; a close event reuses its alert's last snapshot.
+    """Writes the JPEGs of each open/update event; a close event reuses its alert's last snapshot.
 
     Args:
         root: directory for snapshots (``storage.snapshots``).
@@ -46,12 +73,11 @@ class SnapshotWriter:
         target = self._root / event.camera / day / relative.name
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-            x, y, w, h = event.bbox
-            thickness = max(2, image.shape[1] // 320)
-            cv2.rectangle(bgr, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thickness)
-            if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, 85]):
-                raise OSError("cv2.imwrite returned False")
+            self._write_frame(target, image, event.bbox)
+            box = crop_box(event.bbox, (image.shape[1], image.shape[0]))
+            if box is not None:
+                x0, y0, x1, y1 = box
+                self._write_jpeg(Path(crop_path(str(target))), image[y0:y1, x0:x1])
         except OSError as exc:  # a full disk must not cost the alert itself
             log.warning("snapshot for alert %s not written: %s", event.alert_id, exc)
             return event
@@ -71,3 +97,18 @@ class SnapshotWriter:
                 shutil.rmtree(day_dir, ignore_errors=True)
                 removed += 1
         return removed
+
+    def _write_frame(self, target: Path, image: np.ndarray, bbox: tuple[int, int, int, int]) -> None:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        x, y, w, h = bbox
+        thickness = max(2, image.shape[1] // 320)
+        cv2.rectangle(bgr, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thickness)
+        self._write_bgr(target, bgr)
+
+    def _write_jpeg(self, target: Path, rgb: np.ndarray) -> None:
+        self._write_bgr(target, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+
+    @staticmethod
+    def _write_bgr(target: Path, bgr: np.ndarray) -> None:
+        if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            raise OSError(f"cv2.imwrite could not write {target}")

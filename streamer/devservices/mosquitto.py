@@ -42,6 +42,8 @@ class MosquittoBroker:
         port: listening port (default: a free one, kept across restarts).
         username, password: when given, anonymous access is off and these credentials are required.
         tls: when given, the listener speaks TLS only.
+        persistent: keep retained messages, subscriptions of persistent sessions and their queued messages across
+            a stop and start (saved on SIGTERM), as a production broker does.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class MosquittoBroker:
         username: str | None = None,
         password: str | None = None,
         tls: BrokerTls | None = None,
+        persistent: bool = False,
     ) -> None:
         if shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists():
             raise FileNotFoundError(f"{MOSQUITTO} not found: run deploy/bootstrap.sh (installs Debian's mosquitto)")
@@ -59,12 +62,15 @@ class MosquittoBroker:
         self._dir = Path(tempfile.mkdtemp(prefix="vigil-mosquitto-"))
         self._process: subprocess.Popen[bytes] | None = None
         self.log_path = self._dir / "mosquitto.log"
-        self._write_config(username, password, tls)
+        self._write_config(username, password, tls, persistent)
 
-    def _write_config(self, username: str | None, password: str | None, tls: BrokerTls | None) -> None:
+    def _write_config(
+        self, username: str | None, password: str | None, tls: BrokerTls | None, persistent: bool
+    ) -> None:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "persistence false",
+            f"persistence {'true' if persistent else 'false'}",
+            f"persistence_location {self._dir}/",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
