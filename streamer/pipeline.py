@@ -109,6 +109,7 @@ class Pipeline:
         if self._thread.is_alive():
             log.warning("inference thread did not stop within %.1fs", timeout)
         self._parts.publisher.stop(drain_timeout=timeout)
+        self._parts.outbox.close()
         log.info("pipeline stopped")
 
     def submit(self, frame: Keyframe) -> None:
