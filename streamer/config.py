@@ -117,6 +117,7 @@ class AlertPolicyConfig(_Section):
     vote_window: int = Field(3, ge=1)
     close_after_s: float = Field(10.0, gt=0, description="Close an event when its entry has not matched for this long.")
     cooldown_s: float = Field(30.0, ge=0, description="After a close, no new open for the same entry and camera.")
+    unknown_faces: bool = Field(False, description="Alert (kind unknown_face) on good faces that match nobody.")
 
     @model_validator(mode="after")
     def _hits_fit_window(self) -> AlertPolicyConfig:

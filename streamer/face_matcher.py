@@ -30,15 +30,29 @@ class FaceMatcher:
         metrics: ``inference_seconds``/``batch_size`` (model = the face embedder), ``search_seconds{kind="face"}``,
             ``matches_total{kind="face"}``.
         top_k: candidates per face before thresholds apply.
+        unknown_faces: report a good face (no quality problem) that matches nobody as an ``unknown_face`` sighting
+            (entry id ``unknown``; score = the detector's confidence). Off by default: a busy lobby is full of them.
+        unknown_threshold: the face threshold an unknown face failed, stamped on its sighting.
     """
 
     kind = AlertKind.FACE
 
-    def __init__(self, faces: FacePipeline, index: WatchlistIndex, metrics: VigilMetrics, top_k: int = 5) -> None:
+    def __init__(
+        self,
+        faces: FacePipeline,
+        index: WatchlistIndex,
+        metrics: VigilMetrics,
+        top_k: int = 5,
+        *,
+        unknown_faces: bool = False,
+        unknown_threshold: float = 0.9,
+    ) -> None:
         self._faces = faces
         self._index = index
         self._metrics = metrics
         self._top_k = top_k
+        self._unknown_faces = unknown_faces
+        self._unknown_threshold = unknown_threshold
         self._model_name = faces.embedder.name
 
     @property
@@ -48,7 +62,7 @@ class FaceMatcher:
     def match(self, frames: list[Keyframe]) -> list[list[Sighting]]:
         """One list of sightings per frame (empty lists while no face entry is enrolled)."""
         results: list[list[Sighting]] = [[] for _ in frames]
-        if not frames or self._index.entry_count == 0:
+        if not frames or (self._index.entry_count == 0 and not self._unknown_faces):
             return results
         started = time.perf_counter()
         analysed = self._faces.analyse_many([frame.image for frame in frames])
@@ -67,7 +81,7 @@ class FaceMatcher:
             hits = iter(self._index.search(vectors, camera=camera, k=self._top_k))
             for position in positions:
                 per_face = [(face, next(hits)) for face in analysed[position]]
-                results[position] = self._best_per_entry(per_face)
+                results[position] = self._best_per_entry(per_face) + self._unknown(per_face)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
         matched = sum(len(r) for r in results)
         if matched:
@@ -86,3 +100,19 @@ class FaceMatcher:
                     model=self._faces.version,
                 )  # fmt: skip
         return sorted(best.values(), key=lambda s: s.score, reverse=True)
+
+    def _unknown(self, per_face: list) -> list[Sighting]:
+        """At most one ``unknown_face`` sighting per frame: its largest good face that matched nobody."""
+        if not self._unknown_faces:
+            return []
+        strangers = [face for face, matches in per_face if not matches and not face.quality.problems()]
+        if not strangers:
+            return []
+        face = max(strangers, key=lambda f: f.detection.bbox[2] * f.detection.bbox[3])
+        return [
+            Sighting(
+                entry_id="unknown", label="Unknown face", kind=AlertKind.UNKNOWN_FACE,
+                score=float(face.detection.score), threshold=self._unknown_threshold,
+                bbox=tuple(int(v) for v in face.detection.bbox), model=self._faces.version,
+            )
+        ]  # fmt: skip

@@ -103,7 +103,11 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
     index = WatchlistIndex.from_store(
         store, "face", faces.version, default_threshold=config.watchlist.default_threshold["face"]
     )
-    return _FaceStage(FaceMatcher(faces, index, metrics, config.watchlist.top_k), index)
+    matcher = FaceMatcher(
+        faces, index, metrics, config.watchlist.top_k, unknown_faces=config.alerts.unknown_faces,
+        unknown_threshold=config.watchlist.default_threshold["face"],
+    )  # fmt: skip
+    return _FaceStage(matcher, index)
 
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ import pytest
 from streamer.alerts.event import alert_schema
 from streamer.demo.scenes import letterbox, photo
 from streamer.devservices.clips import ClipEncoding
+from tests.fixtures.rtsp import wait_until
 
 SIZE = (640, 360)
 ENCODING = ClipEncoding(fps=10, gop=10)
@@ -47,3 +48,20 @@ def test_a_watchlisted_face_alerts_with_its_box_and_a_stranger_does_not(
     jsonschema.validate(opened, alert_schema())
     faces = [a for a in running.recorder.alerts() if a["kind"] == "face"]
     assert {a["entry"]["label"] for a in faces} == {"Eileen Collins"}  # Grace Hopper never matched
+
+
+@pytest.mark.parametrize("unknown_faces", [True, False])
+def test_a_stranger_raises_an_unknown_face_alert_only_when_asked(
+    clip_factory, rtsp_server, run_pipeline, face_photos, unknown_faces: bool
+):
+    stranger = letterbox(face_photos["hopper"], SIZE, 1.0)
+    clip = clip_factory.scenes("stranger", [(stranger, 6)], ENCODING)
+    server = rtsp_server({"lobby": clip})
+    running = run_pipeline({"lobby": server.url("lobby")}, unknown_faces=unknown_faces)
+    if unknown_faces:
+        alert = running.recorder.wait_for(lambda m: m.topic == "vigil/alerts/lobby/unknown_face", timeout=60).json()
+        assert (alert["event"], alert["entry"]["id"], alert["kind"]) == ("open", "unknown", "unknown_face")
+        jsonschema.validate(alert, alert_schema())
+    else:
+        assert wait_until(lambda: running.sampled("lobby") >= 5, timeout=60)
+        assert running.recorder.alerts() == []
