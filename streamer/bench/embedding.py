@@ -80,7 +80,7 @@ def _pipeline_rate(frames: list[np.ndarray], batch: int, seconds: float) -> tupl
                 "watchlist": {"database": f"{tmp}/watchlist.db"},
                 "storage": {"snapshots": f"{tmp}/snapshots"},
                 "batch": {"max_batch": batch, "max_wait_ms": 20, "per_camera_queue": 4},
-            "models": {"scene_regions": "none"},  # like-for-like: one embedding per frame, as in the other columns
+                "models": {"scene_regions": "none"},  # like-for-like: one embedding per frame, as in the other columns
                 # Disabled cameras: no capture thread; frames come from the feeder, sampled at up to 20 per second.
                 "cameras": {
                     f"cam{i}": {"url": f"rtsp://127.0.0.1:9/cam{i}", "enabled": False, "sample": {"max_per_second": 20}}

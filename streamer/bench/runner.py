@@ -33,6 +33,12 @@ def _engines(quick: bool) -> list[BenchTable]:
     ]
 
 
+def _faces(quick: bool) -> list[BenchTable]:
+    from streamer.bench.faces import bench_faces
+
+    return [bench_faces(repeats=3 if quick else 10)]
+
+
 def _latency(quick: bool) -> list[BenchTable]:
     from streamer.bench.latency import bench_latency
 
@@ -59,11 +65,12 @@ BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
     "decode": _decode,
     "embedding": _embedding,
     "engines": _engines,
+    "faces": _faces,
     "latency": _latency,
     "search": _search,
     "soak": _soak,
 }
-DEFAULT = ("decode", "embedding", "engines", "latency", "search")
+DEFAULT = ("decode", "embedding", "engines", "faces", "latency", "search")
 
 
 def run_benchmarks(selected: list[str], quick: bool, output: Path) -> list[BenchTable]:
