@@ -15,13 +15,24 @@ import importlib.util
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from watchlists.embedding import Embedder
 from watchlists.errors import FacesNotAvailableError
 from watchlists.records import check_kind
+
+
+class ModelsSettings(Protocol):
+    """What ``KindEmbedders.from_models`` reads of a models config (duck-typed: watchlists sits below streamer)."""
+
+    scene: str
+    face_detector: str
+    face_embedder: str
+    backend: str
+    cache_dir: Path | None
+    threads: int
 
 
 class DeferredEmbedder:
@@ -81,6 +92,28 @@ class KindEmbedders:
     def __call__(self, kind: str) -> DeferredEmbedder:
         """``for_kind``, so an instance can be passed where a ``kind -> Embedder`` function is expected."""
         return self.for_kind(kind)
+
+    @classmethod
+    def from_models(
+        cls,
+        models: ModelsSettings,
+        *,
+        show_progress: bool = False,
+        scene_embedder: Embedder | None = None,
+        face_pipeline: Embedder | None = None,
+    ) -> KindEmbedders:
+        """``configured`` from the config's ``models`` section (``streamer.config.ModelsConfig``)."""
+        return cls.configured(
+            scene=models.scene,
+            face_detector=models.face_detector,
+            face_embedder=models.face_embedder,
+            backend=models.backend,
+            cache_dir=models.cache_dir,
+            threads=models.threads,
+            show_progress=show_progress,
+            scene_embedder=scene_embedder,
+            face_pipeline=face_pipeline,
+        )
 
     @classmethod
     def configured(

@@ -103,16 +103,9 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         ConfigError: the tokens file is malformed.
         ApiError: the address cannot be bound.
     """
-    m, api = config.models, config.api
-    embedders = KindEmbedders.configured(
-        scene=m.scene,
-        face_detector=m.face_detector,
-        face_embedder=m.face_embedder,
-        backend=m.backend,
-        cache_dir=m.cache_dir,
-        threads=m.threads,
-        scene_embedder=pipeline.embedder,
-        face_pipeline=pipeline.face_pipeline,
+    api = config.api
+    embedders = KindEmbedders.from_models(
+        config.models, scene_embedder=pipeline.embedder, face_pipeline=pipeline.face_pipeline
     )
     context = ApiContext(
         store=store,

@@ -53,16 +53,7 @@ def existing_store(settings: VigilConfig) -> WatchlistStore:
 
 def kind_embedders(settings: VigilConfig, *, show_progress: bool = True) -> KindEmbedders:
     """The configured model of each kind, loaded on first use."""
-    m = settings.models
-    return KindEmbedders.configured(
-        scene=m.scene,
-        face_detector=m.face_detector,
-        face_embedder=m.face_embedder,
-        backend=m.backend,
-        cache_dir=m.cache_dir,
-        threads=m.threads,
-        show_progress=show_progress,
-    )
+    return KindEmbedders.from_models(settings.models, show_progress=show_progress)
 
 
 def default_actor(actor: str | None = None) -> str:

@@ -4,6 +4,8 @@ all known succeeds and stores nothing. The entry is looked up before the body is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -11,7 +13,7 @@ from streamer.api.auth import Admin, Context, actor
 from streamer.api.routers.watchlist import ERRORS
 from streamer.api.schemas import EnrollResponse
 from streamer.api.uploads import multipart_openapi, read_upload
-from watchlists.enroll import Enroller
+from watchlists.enroll import Enroller, EnrollReport
 
 router = APIRouter(prefix="/watchlist", tags=["watchlist"])
 
@@ -24,12 +26,7 @@ router = APIRouter(prefix="/watchlist", tags=["watchlist"])
 )
 async def add_images(entry_id: str, request: Request, context: Context, token: Admin) -> EnrollResponse:
     """Add reference images to an entry."""
-    entry = context.store.get_entry(entry_id)
-    embedder = context.embedders.for_kind(entry.kind)
-    form = await read_upload(request, context.limits, file_field="images")
-    enroller = Enroller(context.store, embedder, show_progress=False)
-    report = await run_in_threadpool(enroller.add_images, entry.id, form.images, actor=actor(token))
-    return EnrollResponse.from_report(report, context.default_thresholds[entry.kind])
+    return await _add_uploaded(entry_id, request, context, token, Enroller.add_images)
 
 
 @router.post(
@@ -40,9 +37,16 @@ async def add_images(entry_id: str, request: Request, context: Context, token: A
 )
 async def add_negatives(entry_id: str, request: Request, context: Context, token: Admin) -> EnrollResponse:
     """Add negative examples: an image closer to one of them than to the entry's references will not match it."""
+    return await _add_uploaded(entry_id, request, context, token, Enroller.add_negatives)
+
+
+async def _add_uploaded(
+    entry_id: str, request: Request, context: Context, token: Admin, add: Callable[..., EnrollReport]
+) -> EnrollResponse:
+    """Look the entry up, then read the upload and run ``add`` (an ``Enroller`` method) off the event loop."""
     entry = context.store.get_entry(entry_id)
     embedder = context.embedders.for_kind(entry.kind)
     form = await read_upload(request, context.limits, file_field="images")
     enroller = Enroller(context.store, embedder, show_progress=False)
-    report = await run_in_threadpool(enroller.add_negatives, entry.id, form.images, actor=actor(token))
+    report = await run_in_threadpool(add, enroller, entry.id, form.images, actor=actor(token))
     return EnrollResponse.from_report(report, context.default_thresholds[entry.kind])
