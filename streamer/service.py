@@ -56,12 +56,18 @@ def build_pipeline(
 
     faces = _face_matcher(config, store, metrics)
 
+    counted_revision = -1
+
     def sync_index() -> None:
+        nonlocal counted_revision
         index.sync()
         if faces is not None:
             faces.index.sync()
-        for kind in ("face", "anomaly"):
-            metrics.watchlist_entries.labels(kind=kind).set(sum(1 for e in store.list_entries(kind) if e.enabled))
+        if index.revision != counted_revision:  # count entries only when the watchlist changed, not every sync
+            counted_revision = index.revision
+            for kind in ("face", "anomaly"):
+                enabled = sum(1 for e in store.list_entries(kind) if e.enabled)
+                metrics.watchlist_entries.labels(kind=kind).set(enabled)
 
     outbox = AlertOutbox(outbox_path(config))
     publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
