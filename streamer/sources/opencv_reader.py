@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -22,10 +21,10 @@ from streamer.errors import CameraError
 from streamer.logs import redact_url
 from streamer.sources.frame import Keyframe
 from streamer.sources.pacing import NativeRatePacer
-from streamer.sources.reader import StallWatchdog, is_capture_device
+from streamer.sources.reader import ClosingReader, StallWatchdog, is_capture_device
 
 
-class OpenCvReader:
+class OpenCvReader(ClosingReader):
     """One open capture device, or one pass over a file (see ``streamer.sources.reader`` for the contract).
 
     Args:
@@ -103,15 +102,6 @@ class OpenCvReader:
         capture, self._capture = self._capture, None
         if capture is not None:
             capture.release()
-
-    def __enter__(self) -> OpenCvReader:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _keyframe(self, bgr: np.ndarray, pts: float | None) -> Keyframe:
         return Keyframe(

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from types import TracebackType
 
 import av
 import av.error
@@ -33,13 +32,13 @@ from streamer.errors import CameraError
 from streamer.logs import redact_url
 from streamer.sources.frame import Keyframe
 from streamer.sources.pacing import NativeRatePacer
-from streamer.sources.reader import StallWatchdog, describe_failure
+from streamer.sources.reader import ClosingReader, StallWatchdog, describe_failure
 
 NETWORK_OPTIONS = {"analyzeduration": "500000", "probesize": "100000"}
 RTSP_OPTIONS = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
 
 
-class PyAvReader:
+class PyAvReader(ClosingReader):
     """One connection to an RTSP stream or one pass over a file (see ``streamer.sources.reader`` for the contract).
 
     Args:
@@ -132,15 +131,6 @@ class PyAvReader:
         container, self._container = self._container, None
         if container is not None:
             container.close()
-
-    def __enter__(self) -> PyAvReader:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _decoded(self, container: InputContainer, stream: VideoStream, watchdog: StallWatchdog) -> Iterator[VideoFrame]:
         """Frames of one pass over the stream, with library errors turned into ``CameraError``."""
