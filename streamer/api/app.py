@@ -12,7 +12,7 @@ from streamer import __version__
 from streamer.api.context import ApiContext
 from streamer.api.errors import install_error_handlers
 from streamer.api.limits import BodyLimitMiddleware
-from streamer.api.routers import alerts, cameras, health, match, references, watchlist
+from streamer.api.routers import alerts, cameras, entry_state, health, images, match, references, ui, watchlist
 
 API_PREFIX = "/api/v1"
 
@@ -28,9 +28,10 @@ def create_api(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, watchlist, references, alerts, cameras, match):
+    for module in (health, watchlist, entry_state, references, images, alerts, cameras, match):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(ui.router)  # the admins' web page at /ui/ (no token; it calls the API with the admin's)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=context.limits.max_request_bytes)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
 
 from streamer.sources.status import CameraStatus
 from watchlists.enroll import EnrollReport
@@ -52,6 +52,40 @@ class EntryResponse(BaseModel):
         effective = default_threshold if entry.threshold is None else entry.threshold
         fields = {k: v for k, v in vars(entry).items() if k != "cameras"}
         return cls(**fields, cameras=list(entry.cameras), effective_threshold=effective)
+
+
+class EntryUpdateRequest(BaseModel):
+    """``PATCH /watchlist/{id}``: the fields to change; a field left out stays as it is.
+
+    Only ``threshold`` may be ``null`` (back to the kind's default), so "left out" and "reset" never blur: which
+    fields were sent is ``model_fields_set``. Values are checked by the store (``invalid_entry``), the same rules as
+    for a new entry; an unknown field is refused by name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: StrictStr | None = Field(None, description="Name shown in alerts; not empty.")
+    notes: StrictStr | None = Field(None, description="Free text for admins; empty clears it.")
+    threshold: StrictFloat | None = Field(
+        None, description="Cosine similarity in [-1, 1] a match must reach; null: the kind's default."
+    )
+    cameras: list[StrictStr] | None = Field(None, description="Cameras it applies to; an empty list: every camera.")
+    enabled: StrictBool | None = Field(
+        None, description="false: the entry never matches; its images and embeddings are kept."
+    )
+
+    @model_validator(mode="after")
+    def _names_a_change(self) -> EntryUpdateRequest:
+        if not self.model_fields_set:
+            raise ValueError(f"nothing to change: give at least one of {', '.join(type(self).model_fields)}")
+        for name in sorted(self.model_fields_set - {"threshold"}):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: null is not a value (leave the field out to keep it)")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The sent fields as ``WatchlistStore.update_entry`` keywords (an absent threshold is not passed)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class ImageResponse(BaseModel):
