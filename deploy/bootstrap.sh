@@ -10,6 +10,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   prometheus openssl
+  postgresql
+  chromium chromium-driver
 )
 
 missing=()
@@ -22,8 +24,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian mosquitto package starts a system broker on :1883; Vigil's tests and demo start their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+# The Debian mosquitto and postgresql packages start system services on :1883 and :5432; Vigil's tests and demo
+# start their own (streamer/devservices), on free ports, in private folders.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto postgresql >/dev/null 2>&1 || true; fi
 
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

@@ -128,11 +128,27 @@ class AlertPolicyConfig(_Section):
 
 class WatchlistConfig(_Section):
     database: str = Field("data/watchlist.db", description="SQLite path, or postgresql://... for several nodes.")
+    password_file: Path | None = Field(
+        None, description="PostgreSQL: file holding the password when the URL has none; never put it in the YAML."
+    )
     default_threshold: dict[Literal["face", "anomaly"], float] = Field(
         default_factory=lambda: {"face": 0.9, "anomaly": 0.75},
         description="Cosine similarity an entry must reach unless it sets its own threshold.",
     )
     top_k: int = Field(5, ge=1, le=100)
+    index_dir: Path | None = Field(
+        None,
+        description="Where each search index (per kind and model) is saved, so a restart loads it instead of"
+        " rebuilding it from the database; safe to delete (it is rebuilt). Default: 'index' in the node's data"
+        " folder, beside storage.snapshots (data/index).",
+    )
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
 
 
 class TlsConfig(_Section):

@@ -31,6 +31,8 @@ from streamer.sampler import KeyframeSampler
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
 from streamer.sources.status import CameraStatus
+from watchlists.errors import StoreError
+from watchlists.index import WatchlistIndex
 
 log = logging.getLogger(__name__)
 INDEX_SYNC_EVERY_S = 2.0
@@ -49,6 +51,7 @@ class PipelineParts:
     metrics: VigilMetrics
     face_matcher: FaceMatcher | None = None
     on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
+    indexes: tuple[WatchlistIndex, ...] = ()  # what the matchers search, for the API to share
 
 
 class Pipeline:
@@ -85,6 +88,11 @@ class Pipeline:
     def face_pipeline(self) -> FacePipeline | None:
         """The live face model (enrollment of faces must use exactly this one), when faces are on."""
         return self._parts.face_matcher.faces if self._parts.face_matcher else None
+
+    @property
+    def indexes(self) -> tuple[WatchlistIndex, ...]:
+        """The watchlist indexes the matchers search (the API searches the same ones: one copy in memory)."""
+        return self._parts.indexes
 
     @property
     def cameras(self) -> list[CameraWorker]:
@@ -127,8 +135,8 @@ class Pipeline:
             try:
                 now = time.monotonic()
                 if now >= next_sync:
-                    self._parts.index_sync()
                     next_sync = now + INDEX_SYNC_EVERY_S
+                    self._sync_index()
                 if now >= next_prune:
                     self._snapshots.prune()
                     self._parts.outbox.prune(self._config.storage.keep_days)
@@ -143,6 +151,14 @@ class Pipeline:
                 self._metrics.frames_dropped.labels(camera="*", reason="error").inc()
                 self._stop.wait(0.5)
         self._emit([(event, None) for event in self._policy.close_all(time.monotonic())])
+
+    def _sync_index(self) -> None:
+        """Follow watchlist changes. An unreachable database is not an outage of matching: the last index goes on
+        serving, and the next sync (``INDEX_SYNC_EVERY_S`` later, not on every batch) tries again."""
+        try:
+            self._parts.index_sync()
+        except StoreError as exc:
+            log.warning("watchlist not synced, matching goes on with the last index: %s", exc)
 
     def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
         embedder = self._parts.embedder

@@ -32,6 +32,12 @@ def outbox_path(config: VigilConfig) -> Path:
     return config.storage.snapshots.parent / "outbox.db"
 
 
+def index_dir(config: VigilConfig) -> Path:
+    """The saved search indexes are node data (each node keeps its own, even with a shared PostgreSQL watchlist):
+    ``watchlist.index_dir``, else ``index`` beside the snapshots."""
+    return config.watchlist.index_dir or config.storage.snapshots.parent / "index"
+
+
 def build_pipeline(
     config: VigilConfig,
     *,
@@ -48,10 +54,14 @@ def build_pipeline(
         show_progress=True,
         options=config.models.backend_options(),
     )
-    store = WatchlistStore(config.watchlist.database)
+    store = WatchlistStore(config.watchlist.database, password_file=config.watchlist.password_file)
     reembed(store, "anomaly", embedder, actor="service")  # a no-op unless the model changed since enrollment
     index = WatchlistIndex.from_store(
-        store, "anomaly", embedder.version, default_threshold=config.watchlist.default_threshold["anomaly"]
+        store,
+        "anomaly",
+        embedder.version,
+        default_threshold=config.watchlist.default_threshold["anomaly"],
+        index_dir=index_dir(config),
     )
 
     faces = _face_matcher(config, store, metrics)
@@ -80,6 +90,7 @@ def build_pipeline(
         metrics=metrics,
         face_matcher=faces.matcher if faces is not None else None,
         on_alert=list(on_alert or []),
+        indexes=(index,) if faces is None else (index, faces.index),
     )
     return Pipeline(config, parts), store
 
@@ -107,7 +118,11 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
     )
     reembed(store, "face", faces, actor="service")
     index = WatchlistIndex.from_store(
-        store, "face", faces.version, default_threshold=config.watchlist.default_threshold["face"]
+        store,
+        "face",
+        faces.version,
+        default_threshold=config.watchlist.default_threshold["face"],
+        index_dir=index_dir(config),
     )
     matcher = FaceMatcher(
         faces, index, metrics, config.watchlist.top_k, unknown_faces=config.alerts.unknown_faces,

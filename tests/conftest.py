@@ -8,4 +8,6 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.faces",
     "tests.fixtures.pipeline",
+    "tests.fixtures.postgres",
+    "tests.fixtures.browser",
 ]

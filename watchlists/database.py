@@ -1,102 +1,107 @@
-"""One SQLite connection, set up for the watchlist, with explicit read and write transactions.
+"""The narrow interface the watchlist's SQL runs on, and the choice of engine: SQLite for one node, PostgreSQL for
+several.
 
-The settings carry the store's promises: WAL so readers in other processes never wait for a writer,
-``synchronous=FULL`` so a committed enrollment survives a power cut, foreign keys so removing an entry removes its
-images and embeddings, ``BEGIN IMMEDIATE`` so a write takes the lock up front instead of failing halfway, and
-autocommit mode so no transaction is ever left open by accident. Threads share the connection under a lock.
+Both engines give the same three things: a read transaction that sees one snapshot, a write transaction that
+holds the only write lock from its first statement (so the store's check-then-insert steps never race another
+writer) and commits or rolls back whole, and a connection whose ``execute(sql, params)`` takes the shared SQL with
+``?`` placeholders. Whatever a database refuses comes back as the same store errors whichever engine refused it.
+
+Example:
+    >>> database = open_database("postgresql://vigil@db:5432/vigil")  # or a path: data/watchlist.db
+    >>> with database.read() as db:
+    ...     revision = db.execute("SELECT value FROM revision").fetchone()[0]
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, Protocol
 
-from watchlists.errors import StoreError
-from watchlists.schema import migrate
+from watchlists.errors import DuplicateImageError, StoreError, WatchlistError
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-class WatchlistDatabase:
-    """An open, migrated watchlist database file.
+class SqlCursor(Protocol):
+    """The result of one statement: sqlite3's and psycopg's cursors both fit."""
 
-    Args:
-        path: the file; it and its folder are created when missing.
-        busy_timeout_s: how long a write waits for another process's write to finish.
+    rowcount: int
 
-    Raises:
-        StoreError: the file cannot be opened, is not a database, or has a newer schema.
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class SqlConnection(Protocol):
+    """Runs the shared SQL (``?`` placeholders, parameters in order) inside the transaction it was handed out for."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> SqlCursor: ...
+
+
+class WatchlistDatabase(Protocol):
+    """An open, migrated watchlist database of either engine.
+
+    Attributes:
+        location: where it is, fit for messages and logs (a path, or a URL without its password).
     """
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = path
-        self._lock = threading.RLock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            _enable_wal(self._connection, busy_timeout_s)
-            self._connection.execute("PRAGMA synchronous = FULL")
-            self._connection.execute("PRAGMA foreign_keys = ON")
-            migrate(self._connection)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open watchlist database {path}: {exc}") from None
+    location: str
 
-    def close(self) -> None:
-        """Close the connection; committed data is safe on disk whether or not this runs."""
-        with self._lock:
-            self._connection.close()
+    def read(self) -> AbstractContextManager[SqlConnection]:
+        """One read transaction: every query in the block sees the same snapshot."""
+        ...
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back on any exception (or a crash).
+    def write(self) -> AbstractContextManager[SqlConnection]:
+        """One write transaction, the only one at a time: committed when the block ends, rolled back on an error."""
+        ...
 
-        Raises:
-            StoreError: the lock could not be taken in time, or SQLite refused the write (nothing changed).
-        """
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"watchlist database {self.path} is not writable now: {exc}") from None
-            try:
-                yield self._connection
-                self._connection.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise StoreError(f"watchlist database {self.path}: write failed, nothing changed: {exc}") from exc
-            except BaseException:
-                self._rollback()
-                raise
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction, so several queries see the same snapshot."""
-        with self._lock:
-            self._connection.execute("BEGIN")
-            try:
-                yield self._connection
-            except sqlite3.Error as exc:
-                raise StoreError(f"watchlist database {self.path}: read failed: {exc}") from exc
-            finally:
-                self._rollback()
-
-    def _rollback(self) -> None:
-        if self._connection.in_transaction:  # SQLite rolls back by itself after some errors (disk full ...)
-            self._connection.execute("ROLLBACK")
+    def close(self) -> None: ...
 
 
-def _enable_wal(connection: sqlite3.Connection, timeout_s: float) -> None:
-    """Switch to WAL; SQLite answers "locked" at once (no busy wait) while another process switches too."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.02)
+def is_postgres_url(target: object) -> bool:
+    """Whether ``target`` names a PostgreSQL server rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+
+
+def open_database(
+    target: str | Path, *, password_file: Path | None = None, busy_timeout_s: float = 10.0
+) -> WatchlistDatabase:
+    """Open (creating and migrating when needed) the watchlist database at ``target``.
+
+    Args:
+        target: a SQLite file path, or a ``postgresql://user@host:port/db`` URL.
+        password_file: PostgreSQL only: a file holding the password when the URL has none.
+        busy_timeout_s: how long a write waits for another writer (and a PostgreSQL connection for the server).
+
+    Raises:
+        StoreError: the database cannot be opened, reached or migrated, or the URL names another engine.
+    """
+    if is_postgres_url(target):
+        from watchlists.database_postgres import PostgresDatabase  # libpq loads only where a server is used
+
+        return PostgresDatabase(str(target), password_file=password_file, busy_timeout_s=busy_timeout_s)
+    if "://" in str(target):
+        scheme = str(target).split("://", 1)[0]
+        raise StoreError(f"watchlist database: {scheme}:// is not supported; give a SQLite path or postgresql://...")
+    from watchlists.database_sqlite import SqliteDatabase
+
+    return SqliteDatabase(Path(target), busy_timeout_s=busy_timeout_s)
+
+
+def integrity_error(location: str, constraint: str, message: str) -> WatchlistError:
+    """The store error for a write the schema refused, the same for both engines (nothing of the write was kept).
+
+    The store checks for duplicates before inserting, under the write lock, so this is the schema's safety net
+    (a hand-written row, a writer that bypassed the store), not the normal path for a duplicate.
+
+    Args:
+        constraint: the constraint's name or the engine's message about it (``images_sha256_key``,
+            ``UNIQUE constraint failed: images.sha256``).
+    """
+    if "sha256" in constraint:
+        return DuplicateImageError(f"watchlist database {location}: that image (by SHA-256) is already stored")
+    return StoreError(f"watchlist database {location}: the schema refused the write, nothing changed: {message}")

@@ -62,7 +62,8 @@ class EmptyFolderError(ImageRejectedError):
 
 
 class DuplicateImageError(WatchlistError):
-    """The same image (by SHA-256) is already stored; enrollment reports and skips it rather than raising."""
+    """The same image (by SHA-256) is already stored. Enrollment reports and skips such images rather than raising;
+    this is raised when the database's own unique constraint refused one (a writer that bypassed the store)."""
 
     code = "duplicate_image"
 
@@ -118,7 +119,9 @@ class EmbeddingMismatchError(WatchlistError):
 
 
 class StoreError(WatchlistError):
-    """The watchlist database cannot be opened or migrated (for example a schema newer than this build)."""
+    """The watchlist database cannot be opened, reached, logged into or migrated (for example a schema newer than this
+    build), or it refused a write (nothing of which was kept). Messages name the file or ``host:port/db``, never a
+    password."""
 
     code = "store_error"
 

@@ -1,11 +1,17 @@
 """Search the watchlist: which entries a batch of embeddings matches, per entry threshold and camera scope.
 
-One ``WatchlistIndex`` serves one (kind, model version); FAISS ids are image ids. The index is an immutable
-snapshot of the store that ``sync()`` replaces whole when the store's revision moves, so a searcher thread never
-waits for a rebuild and never sees half of one. Search is a range search down to the lowest threshold in play,
-then hits are grouped by entry (its best image wins) and each entry's own threshold, camera scope and enabled flag
-decide: exact whatever the number of images per entry, and cheap for watchlists of thousands of images. Last, an
-entry's negative examples veto it: a query closer to one of them than to the entry's best reference does not match.
+One ``WatchlistIndex`` serves one (kind, model version); FAISS ids are image ids. Search is a range search down to
+the lowest threshold in play, then ``EntryTable`` groups the hits by entry and applies each entry's threshold,
+camera scope, enabled flag and negative examples. The vectors sit in a ``VectorIndex`` (exact while small, IVF
+when large), on the GPU when FAISS has one (``GpuCopy``), and in a file when given a folder (``index_saved``).
+
+Following the store is incremental: when its revision moves, one read returns the ids that exist now, the small
+entry metadata and only the vectors not held yet; what vanished is removed by id. A searcher never sees half of a
+change. A lock guards what searches read (vectors and entry table, swapped together), held by a search for its
+FAISS call only. A small change (an enrollment, a removal) is applied in place under it: a searcher waits a few
+milliseconds at most. A large one (first build, an import, re-embedding, retraining, a layout change) is built
+aside and swapped in under it, copy-on-write: a searcher keeps using the old index meanwhile instead of waiting seconds.
+Copy-on-write for every change would copy every vector (500 MB at 100k x 1280-d) to add one image.
 
 Example:
     >>> index = WatchlistIndex.from_store(store, "anomaly", embedder.version, default_threshold=0.75)
@@ -18,14 +24,21 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import faiss
 import numpy as np
 
+from watchlists.embedding_changes import EmbeddingChanges
 from watchlists.errors import EmbeddingMismatchError
-from watchlists.records import EmbeddingSet, Entry, Kind, check_kind
+from watchlists.index_entries import EntryTable, Match
+from watchlists.index_gpu import GpuCopy, gpu_count
+from watchlists.index_saved import SavedIndex
+from watchlists.index_vectors import VectorIndex
+from watchlists.records import Kind, check_kind
 from watchlists.store import WatchlistStore
+
+__all__ = ["Match", "WatchlistIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -35,67 +48,10 @@ log = logging.getLogger(__name__)
 # The threshold is a process-wide setting, so it is set for each search from that search's dimension.
 BLAS_FROM_QUERIES = 4
 
+LARGE_CHANGE = 0.1
+"""A change adding or removing more than this share of the vectors (and over ``LARGE_CHANGE_MIN``) is built aside."""
 
-@dataclass(frozen=True)
-class Match:
-    """An entry a query embedding matched: its best image scored at least the entry's threshold."""
-
-    entry_id: str
-    label: str
-    kind: Kind
-    score: float
-    threshold: float
-    image_id: int
-
-    def __post_init__(self) -> None:
-        if not -1.0 <= self.score <= 1.0 or self.score < self.threshold:
-            raise ValueError(f"Match.score must be in [threshold={self.threshold}, 1], got {self.score}")
-
-
-@dataclass(frozen=True, eq=False)
-class _Snapshot:
-    """One revision of the store, ready to search; never changed after it is built."""
-
-    revision: int
-    dim: int | None
-    entries: tuple[Entry, ...]
-    thresholds: np.ndarray = field(repr=False)  # (E,) per entry, the default filled in
-    image_ids: np.ndarray = field(repr=False)  # (N,) ascending
-    entry_of_image: np.ndarray = field(repr=False)  # (N,) position in ``entries``
-    index: faiss.Index = field(repr=False)
-    negatives: np.ndarray = field(repr=False)  # (M, dim) negative examples, grouped by entry position
-    negatives_from: np.ndarray = field(repr=False)  # (E + 1,) entry i's negatives are rows [from[i], from[i + 1])
-
-    @classmethod
-    def build(cls, data: EmbeddingSet, default_threshold: float, dim: int | None) -> _Snapshot:
-        """A FAISS index over ``data`` plus the per-entry arrays the search filters with."""
-        if dim is not None and data.dim is not None and data.dim != dim:
-            raise EmbeddingMismatchError(f"model {data.model_version} has {data.dim}-d embeddings stored, not {dim}")
-        dim = data.dim or dim
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim or 1))
-        if len(data.image_ids):
-            index.add_with_ids(data.vectors, data.image_ids)
-        position = {entry.id: i for i, entry in enumerate(data.entries)}
-        thresholds = [default_threshold if e.threshold is None else e.threshold for e in data.entries]
-        negative_owner = np.array([position[e] for e in data.negative_entry_ids], dtype=np.int64)
-        order = np.argsort(negative_owner, kind="stable")
-        return cls(
-            revision=data.revision,
-            dim=dim,
-            entries=data.entries,
-            thresholds=np.array(thresholds, dtype=np.float64),
-            image_ids=data.image_ids,
-            entry_of_image=np.array([position[e] for e in data.entry_ids], dtype=np.int64),
-            index=index,
-            negatives=np.ascontiguousarray(data.negative_vectors[order]),
-            negatives_from=np.searchsorted(negative_owner[order], np.arange(len(data.entries) + 1)),
-        )
-
-    def allowed(self, camera: str | None) -> np.ndarray:
-        """(E,) which entries may match on this camera (all when no camera is named)."""
-        if camera is None:
-            return np.ones(len(self.entries), dtype=bool)
-        return np.fromiter((not e.cameras or camera in e.cameras for e in self.entries), bool, len(self.entries))
+LARGE_CHANGE_MIN = 1_000
 
 
 class WatchlistIndex:
@@ -107,54 +63,99 @@ class WatchlistIndex:
         model_version: embeddings of other models are ignored (they are re-embedded after a model change).
         default_threshold: cosine similarity for entries without their own threshold.
         dim: the model's embedding size, when known, so a mismatch is caught before the first search.
+        index_dir: folder to save the index in and load it from at start; ``None`` keeps it in memory only.
     """
 
     def __init__(
-        self, store: WatchlistStore, kind: str, model_version: str, *, default_threshold: float, dim: int | None = None
+        self,
+        store: WatchlistStore,
+        kind: str,
+        model_version: str,
+        *,
+        default_threshold: float,
+        dim: int | None = None,
+        index_dir: Path | str | None = None,
     ) -> None:
         self.kind: Kind = check_kind(kind)
         self.model_version = model_version
         self._store = store
         self._default_threshold = default_threshold
-        self._sync_lock = threading.Lock()
-        self._snapshot = _Snapshot.build(store.embeddings(kind, model_version), default_threshold, dim)
-        self._report(self._snapshot)
+        self._dim = dim
+        self._saved = None if index_dir is None else SavedIndex(Path(index_dir), self.kind, model_version)
+        self._on_gpu = gpu_count() > 0
+        self._sync_lock = threading.Lock()  # one sync at a time; the only thread that changes the vectors
+        self._guard = threading.Lock()  # what searches read: _vectors (when on CPU), _gpu, _table
+        self._vectors: VectorIndex | None = None
+        self._gpu: GpuCopy | None = None
+        self._table = EntryTable.empty(self.kind)
+        with self._sync_lock:
+            self._start()
+        log.info("watchlist index %s/%s searches on %s", self.kind, model_version, "GPU" if self._on_gpu else "CPU")
+        self._report()
 
     @classmethod
     def from_store(
-        cls, store: WatchlistStore, kind: str, model_version: str, *, default_threshold: float, dim: int | None = None
+        cls,
+        store: WatchlistStore,
+        kind: str,
+        model_version: str,
+        *,
+        default_threshold: float,
+        dim: int | None = None,
+        index_dir: Path | str | None = None,
     ) -> WatchlistIndex:
-        """Build the index from what the store holds now."""
-        return cls(store, kind, model_version, default_threshold=default_threshold, dim=dim)
+        """The index of what the store holds now: loaded from ``index_dir`` and caught up when saved there before,
+        else built from the store."""
+        return cls(store, kind, model_version, default_threshold=default_threshold, dim=dim, index_dir=index_dir)
 
     @property
     def revision(self) -> int:
         """The store revision the index reflects."""
-        return self._snapshot.revision
+        return self._table.revision
 
     @property
     def entry_count(self) -> int:
         """Enabled entries of this kind (including any without embeddings for this model)."""
-        return len(self._snapshot.entries)
+        return self._table.enabled_count
 
     @property
     def image_count(self) -> int:
-        """Embedded images in the index."""
-        return int(self._snapshot.index.ntotal)
+        """Embedded images of enabled entries: the ones a search can match."""
+        return self._table.enabled_image_count
+
+    @property
+    def layout(self) -> str:
+        """``flat`` (exact) or ``ivf<lists>``, plus ``+gpu`` when searched on the GPU."""
+        layout = "flat" if self._vectors is None else self._vectors.layout
+        return layout + ("+gpu" if self._gpu is not None else "")
+
+    def lists_probed(self, threshold: float) -> tuple[int, int]:
+        """(lists a search down to ``threshold`` scans, lists in all); (0, 0) while the index is exact (flat)."""
+        vectors = self._vectors
+        nprobe = None if vectors is None else vectors.nprobe(threshold)
+        return (0, 0) if vectors is None or vectors.probes is None or nprobe is None else (nprobe, vectors.probes.nlist)
 
     def sync(self) -> bool:
-        """Follow the store: one cheap read when nothing changed, else a rebuild swapped in whole.
+        """Follow the store: one cheap read when nothing changed, else only what changed is read and applied.
 
         Returns:
             Whether the index changed.
         """
         with self._sync_lock:
-            if self._store.revision() == self._snapshot.revision:
+            if self._store.revision() == self._table.revision:
+                self._save_if_due()
                 return False
-            data = self._store.embeddings(self.kind, self.model_version)
-            self._snapshot = _Snapshot.build(data, self._default_threshold, self._snapshot.dim)
-        self._report(self._snapshot)
+            changes = self._store.embedding_changes(self.kind, self.model_version, known=self._table.image_ids)
+            self._apply(changes, self._vectors, self._table.image_ids)
+            self._save_if_due()
+        self._report()
         return True
+
+    def save(self) -> None:
+        """Save now if anything changed since the last save (``sync`` saves at most every ``SAVE_EVERY_S``); a
+        no-op without an ``index_dir``."""
+        with self._sync_lock:
+            self._save_if_due(force=True)
 
     def search(self, embeddings: np.ndarray, *, camera: str | None = None, k: int = 5) -> list[list[Match]]:
         """The entries each embedding matches, best first.
@@ -168,27 +169,26 @@ class WatchlistIndex:
         Returns:
             One list per query row of matches at or above their entry's threshold, highest score first.
         """
-        snap = self._snapshot
-        queries = self._check_queries(embeddings, snap)
-        allowed = snap.allowed(camera)
-        if queries is None or not allowed.any():
-            return [[] for _ in range(len(embeddings))]
-        floor = float(snap.thresholds[allowed].min())
-        faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * queries.shape[1]  # see BLAS_FROM_QUERIES
-        lims, scores, ids = snap.index.range_search(queries, floor - 1e-6)
-        negative_scores = queries @ snap.negatives.T if len(snap.negatives) else None  # (N, M)
+        queries = self._check_queries(embeddings)
+        with self._guard:
+            table, searcher = self._table, self._gpu or self._vectors
+            allowed = table.allowed(camera)
+            if queries is None or searcher is None or not len(table.image_ids) or not allowed.any():
+                return [[] for _ in range(len(embeddings))]
+            floor = float(table.thresholds[allowed].min())
+            faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * queries.shape[1]  # see BLAS_FROM_QUERIES
+            lims, scores, ids = searcher.range_search(queries, floor - 1e-6)
+        negative_scores = queries @ table.negatives.T if len(table.negatives) else None  # (N, M)
         return [
-            self._matches(
-                snap, allowed, scores[a:b], ids[a:b], k, None if negative_scores is None else negative_scores[row]
-            )
+            table.matches(allowed, scores[a:b], ids[a:b], k, None if negative_scores is None else negative_scores[row])
             for row, (a, b) in enumerate(itertools.pairwise(lims))
         ]
 
-    def _check_queries(self, embeddings: np.ndarray, snap: _Snapshot) -> np.ndarray | None:
-        """Unit-length float32 copies of the queries, or ``None`` when nothing could match."""
-        if embeddings.ndim != 2 or (snap.dim is not None and embeddings.shape[1] != snap.dim):
-            raise EmbeddingMismatchError(f"queries must be (N, {snap.dim}) embeddings, got shape {embeddings.shape}")
-        if snap.index.ntotal == 0 or len(embeddings) == 0:
+    def _check_queries(self, embeddings: np.ndarray) -> np.ndarray | None:
+        """Unit-length float32 copies of the queries, or ``None`` when there are none."""
+        if embeddings.ndim != 2 or (self._dim is not None and embeddings.shape[1] != self._dim):
+            raise EmbeddingMismatchError(f"queries must be (N, {self._dim}) embeddings, got shape {embeddings.shape}")
+        if len(embeddings) == 0:
             return None
         queries = np.array(embeddings, dtype=np.float32, order="C", copy=True)
         if not np.isfinite(queries).all():
@@ -196,44 +196,98 @@ class WatchlistIndex:
         faiss.normalize_L2(queries)
         return queries
 
-    @staticmethod
-    def _matches(
-        snap: _Snapshot, allowed: np.ndarray, scores: np.ndarray, ids: np.ndarray, k: int, negatives: np.ndarray | None
-    ) -> list[Match]:
-        """Group one query's hits by entry (best image wins); keep the allowed, over threshold, not vetoed."""
-        owner = snap.entry_of_image[np.searchsorted(snap.image_ids, ids)]
-        keep = allowed[owner] & (scores >= snap.thresholds[owner])
-        scores, ids, owner = scores[keep], ids[keep], owner[keep]
-        order = np.argsort(-scores, kind="stable")
-        _, first = np.unique(owner[order], return_index=True)
-        best = order[first]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        if negatives is not None:
-            best = best[[not _vetoed(snap, negatives, owner[i], scores[i]) for i in best]]
-        best = best[:k]
-        return [
-            Match(
-                entry_id=snap.entries[owner[i]].id,
-                label=snap.entries[owner[i]].label,
-                kind=snap.entries[owner[i]].kind,
-                score=min(float(scores[i]), 1.0),
-                threshold=float(snap.thresholds[owner[i]]),
-                image_id=int(ids[i]),
-            )
-            for i in best
-        ]
+    def _start(self) -> None:
+        """Load the saved index and catch up from it; build from the store when there is none or it is unusable."""
+        loaded = None if self._saved is None else self._saved.load(self._store, self._dim)
+        if self._saved is not None and loaded is not None:
+            held = loaded.ids()
+            changes = self._store.embedding_changes(self.kind, self.model_version, known=held)
+            if self._saved.agrees_with(self._store, loaded, held, changes):
+                self._apply(changes, loaded, held)
+                self._save_if_due()
+                return
+        self._apply(self._store.embedding_changes(self.kind, self.model_version), None, np.empty(0, np.int64))
+        if self._saved is not None:
+            self._saved.changed = True  # a build from the store is worth saving even when nothing in it is new
+        self._save_if_due()
 
-    def _report(self, snap: _Snapshot) -> None:
-        embedded = {snap.entries[i].id for i in np.unique(snap.entry_of_image)}
-        missing = sum(1 for e in snap.entries if e.id not in embedded)
+    def _apply(self, changes: EmbeddingChanges, vectors: VectorIndex | None, held: np.ndarray) -> None:
+        """Make the index what ``changes`` describe, given ``vectors`` holding ``held``; all or nothing for searches."""
+        if changes.dim is not None and self._dim is not None and changes.dim != self._dim:
+            raise EmbeddingMismatchError(
+                f"model {self.model_version} has {changes.dim}-d embeddings stored, not {self._dim}"
+            )
+        self._dim = changes.dim or self._dim
+        table = EntryTable.from_changes(changes, self._default_threshold)
+        removed = changes.removed_from(held)
+        count = len(held) - len(removed) + len(changes.new_ids)
+        if vectors is None or vectors.ntotal == 0 or self._is_large(vectors, count, len(removed), changes):
+            vectors = self._rebuilt(vectors, removed, changes)
+            self._publish(vectors, table)
+        elif self._on_gpu:  # searches read the GPU copy: the CPU master may change without the guard
+            vectors.remove(removed)
+            vectors.add(changes.new_ids, changes.new_vectors)
+            self._publish(vectors, table)
+        else:
+            with self._guard:
+                vectors.remove(removed)
+                vectors.add(changes.new_ids, changes.new_vectors)
+                self._vectors, self._table = vectors, table
+        if self._saved is not None and (len(removed) or len(changes.new_ids)):
+            self._saved.changed = True
+
+    @staticmethod
+    def _is_large(vectors: VectorIndex, count: int, removed: int, changes: EmbeddingChanges) -> bool:
+        moved = removed + len(changes.new_ids)
+        return vectors.needs_rebuild(count) or moved > max(LARGE_CHANGE_MIN, LARGE_CHANGE * vectors.ntotal)
+
+    def _rebuilt(self, vectors: VectorIndex | None, removed: np.ndarray, changes: EmbeddingChanges) -> VectorIndex:
+        """A new ``VectorIndex``: the vectors kept from ``vectors`` plus the new ones. Retrained (or in another
+        layout) when the count calls for it, else a copy with the change applied (no k-means for an import).
+        Runs beside searches, which keep using the current index until ``_publish``."""
+        if vectors is None or vectors.ntotal == 0:
+            return VectorIndex.build(self._dim or 1, changes.new_ids, changes.new_vectors)
+        count = vectors.ntotal - len(removed) + len(changes.new_ids)
+        if not vectors.needs_rebuild(count):
+            copy = vectors.clone()
+            copy.remove(removed)
+            copy.add(changes.new_ids, changes.new_vectors)
+            return copy
+        kept_ids, kept_rows = vectors.contents()
+        keep = ~np.isin(kept_ids, removed)
+        ids = np.concatenate([kept_ids[keep], changes.new_ids])
+        rows = np.concatenate([kept_rows[keep], changes.new_vectors.reshape(-1, kept_rows.shape[1])])
+        return VectorIndex.build(self._dim or 1, ids, rows)
+
+    def _publish(self, vectors: VectorIndex, table: EntryTable) -> None:
+        """Swap in new vectors and table together (with a fresh GPU copy when on the GPU)."""
+        copy = None
+        if self._on_gpu and vectors.ntotal:
+            try:
+                copy = GpuCopy(vectors)
+            except RuntimeError as exc:  # FAISS raises RuntimeError for CUDA errors (out of device memory ...)
+                log.warning("%s index cannot go to the GPU (%s): searching on the CPU from now on", self.kind, exc)
+                self._on_gpu = False
+        with self._guard:
+            self._vectors, self._gpu, self._table = vectors, copy, table
+
+    def _save_if_due(self, *, force: bool = False) -> None:
+        """Save through ``SavedIndex`` when given a folder (under the sync lock: nothing changes the vectors)."""
+        if self._saved is not None and self._vectors is not None:
+            self._saved.save_if_due(self._store, self._vectors, self._table.revision, force=force)
+
+    def _report(self) -> None:
+        table = self._table
         log.info(
-            "watchlist index %s/%s at revision %d: %d entries, %d images",
+            "watchlist index %s/%s at revision %d: %d entries, %d images (%s)",
             self.kind,
             self.model_version,
-            snap.revision,
-            len(snap.entries),
-            snap.index.ntotal,
+            table.revision,
+            table.enabled_count,
+            table.enabled_image_count,
+            self.layout,
         )
+        missing = table.unembedded_enabled()
         if missing:
             log.warning(
                 "%d %s entries have no embeddings by model %s: they cannot match until re-embedded",
@@ -241,9 +295,3 @@ class WatchlistIndex:
                 self.kind,
                 self.model_version,
             )
-
-
-def _vetoed(snap: _Snapshot, negative_scores: np.ndarray, entry: int, score: float) -> bool:
-    """Whether the query is closer to one of the entry's negatives than to the entry's best reference."""
-    start, end = snap.negatives_from[entry], snap.negatives_from[entry + 1]
-    return bool(end > start and negative_scores[start:end].max() > score)

@@ -1,16 +1,19 @@
 """The watchlist's reads: entries, images, negatives, embeddings and the audit log, each in one read transaction.
 
 Kept apart from the writes (``watchlists.store``) so each file reads as one thing; ``WatchlistStore`` is both.
-Reads never block on a writer in another process (WAL), and each method sees one consistent snapshot.
+Reads never block on a writer in another process (SQLite's WAL; PostgreSQL's MVCC), and each method sees one
+consistent snapshot.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
+import numpy as np
+
 from watchlists import rows
-from watchlists.database import WatchlistDatabase
+from watchlists.database import SqlConnection, WatchlistDatabase
+from watchlists.embedding_changes import EmbeddingChanges, matrix, read_changes, vectors_of_ids
 from watchlists.errors import AmbiguousEntryIdError, EntryNotFoundError
 from watchlists.negative_rows import NEGATIVE_SELECT, NEGATIVE_VECTOR_SELECT
 from watchlists.records import AuditRecord, EmbeddingSet, Entry, StoredImage, check_kind
@@ -88,16 +91,44 @@ class WatchlistReads:
         """The entries of a kind and their embeddings (negatives too) by one model, read at one revision."""
         with self._db.read() as db:
             revision = int(db.execute("SELECT value FROM revision").fetchone()[0])
-            where, args = "WHERE e.kind = ?" + (" AND e.enabled = 1" if enabled_only else ""), (check_kind(kind),)
+            where, args = "WHERE e.kind = ?" + (" AND e.enabled" if enabled_only else ""), (check_kind(kind),)
             entries = tuple(rows.entry(r) for r in db.execute(rows.ENTRY_SELECT.format(where=where), args))
             vectors = db.execute(rows.VECTOR_SELECT.format(where=where), (model_version, *args)).fetchall()
             negatives = db.execute(NEGATIVE_VECTOR_SELECT.format(where=where), (model_version, *args)).fetchall()
             return rows.embedding_set(kind, model_version, revision, entries, vectors, negatives)
 
+    def embedding_changes(self, kind: str, model_version: str, *, known: np.ndarray | None = None) -> EmbeddingChanges:
+        """What an index holding the vectors of ``known`` image ids (ascending) lacks, read at one revision.
+
+        The entries and the ids are read whole (small); only the vectors of ids not in ``known`` are fetched, so an
+        index follows a change to a large watchlist without re-reading every vector. ``known=None`` fetches all.
+        """
+        held = np.empty(0, dtype=np.int64) if known is None else np.asarray(known, dtype=np.int64)
+        with self._db.read() as db:
+            return read_changes(db, check_kind(kind), model_version, held)
+
+    def embeddings_for(self, model_version: str, image_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found ascending, their (K, dim) float32 vectors) by ``model_version``; ids without one are left out."""
+        with self._db.read() as db:
+            found = vectors_of_ids(db, model_version, image_ids)
+        dim = int(found[0][1]) if found else 0
+        return np.array([r[0] for r in found], dtype=np.int64), matrix([r[2] for r in found], dim)
+
+    def identity(self) -> str:
+        """A name for this database's history: the time of its first audit row ("" while nothing was written).
+
+        A saved index records it, so an index file is never applied to another watchlist whose image ids only
+        happen to overlap. Copies of one database share it (and their image ids and vectors agree, up to the copy).
+        """
+        with self._db.read() as db:
+            row = db.execute("SELECT at FROM audit_log ORDER BY id LIMIT 1").fetchone()
+        return "" if row is None else str(row[0])
+
     def unembedded(self, kind: str, model_version: str) -> list[StoredImage]:
         """Images and negatives of a kind without an embedding by ``model_version``: what a model change re-embeds."""
         with self._db.read() as db:
-            found = db.execute(rows.UNEMBEDDED_SELECT, {"kind": check_kind(kind), "model": model_version})
+            kind = check_kind(kind)
+            found = db.execute(rows.UNEMBEDDED_SELECT, (kind, model_version, kind, model_version))
             return [rows.image(r, negative=bool(r[10])) for r in found]
 
     def audit(self, entry_id: str | None = None, *, limit: int | None = None) -> list[AuditRecord]:
@@ -110,7 +141,7 @@ class WatchlistReads:
             return [rows.audit_record(r) for r in db.execute(sql, args)]
 
     @staticmethod
-    def _entry(db: sqlite3.Connection, entry_id: str) -> Entry:
+    def _entry(db: SqlConnection, entry_id: str) -> Entry:
         row = db.execute(rows.ENTRY_SELECT.format(where="WHERE e.id = ?"), (entry_id,)).fetchone()
         if row is None:
             raise EntryNotFoundError(f"no watchlist entry with id {entry_id!r}")

@@ -1,7 +1,8 @@
 """What the watchlist store takes and gives back: frozen records, checked when built.
 
-They are the only shapes that cross the store's boundary, so the SQLite store of today and the PostgreSQL store of
-later can be swapped under the enroller, the index, the CLI and the API without any of them noticing.
+They are the only shapes that cross the store's boundary, so the store's two engines (SQLite for one node,
+PostgreSQL for several) can be swapped under the enroller, the index, the CLI and the API without any of them
+noticing.
 """
 
 from __future__ import annotations

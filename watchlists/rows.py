@@ -1,19 +1,24 @@
-"""Watchlist records to and from SQLite rows: the statements the store shares and the converters for them.
+"""Watchlist records to and from database rows: the statements the store shares and the converters for them.
 
 Kept apart from ``store`` so the store reads as its transactions, and so the column order of each statement sits
 right beside the function that depends on it. Every function here runs inside a transaction the store opened.
+
+The SQL is written once for both engines: ``?`` placeholders only (PostgreSQL's connection translates them),
+``RETURNING id`` for new ids, ``string_agg`` for lists (SQLite before 3.44 gets it from ``database_sqlite``).
+The converters take what either engine returns: SQLite gives times and JSON as text, PostgreSQL as ``datetime``
+and decoded ``jsonb``.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from watchlists.database import SqlConnection, SqlCursor
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.records import (
     AuditRecord,
@@ -37,7 +42,7 @@ FROM entries e {where} ORDER BY e.created_at, e.id
 
 IMAGE_SELECT = """
 SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at,
-       (SELECT group_concat(m.model_version, char(10)) FROM embeddings m WHERE m.image_id = i.id)
+       (SELECT string_agg(m.model_version, '\n') FROM embeddings m WHERE m.image_id = i.id)
 FROM images i {where} ORDER BY i.id
 """
 
@@ -50,19 +55,19 @@ JOIN entries e ON e.id = i.entry_id
 {where} ORDER BY m.image_id
 """
 
-# Parameters: the kind and the model version. ``IMAGE_SELECT``'s columns, then whether the row is a negative.
+# Parameters: the kind and the model version, twice. ``IMAGE_SELECT``'s columns, then whether the row is a negative.
 UNEMBEDDED_SELECT = """
 SELECT * FROM (
     SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at, NULL, 0
     FROM images i JOIN entries e ON e.id = i.entry_id
-    WHERE e.kind = :kind AND NOT EXISTS
-        (SELECT 1 FROM embeddings m WHERE m.image_id = i.id AND m.model_version = :model)
+    WHERE e.kind = ? AND NOT EXISTS
+        (SELECT 1 FROM embeddings m WHERE m.image_id = i.id AND m.model_version = ?)
     UNION ALL
     SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at, NULL, 1
     FROM negatives i JOIN entries e ON e.id = i.entry_id
-    WHERE e.kind = :kind AND NOT EXISTS
-        (SELECT 1 FROM negative_embeddings m WHERE m.negative_id = i.id AND m.model_version = :model)
-) ORDER BY 11, 1
+    WHERE e.kind = ? AND NOT EXISTS
+        (SELECT 1 FROM negative_embeddings m WHERE m.negative_id = i.id AND m.model_version = ?)
+) AS unembedded ORDER BY 11, 1
 """
 
 
@@ -74,10 +79,10 @@ def entry(row: Sequence[Any]) -> Entry:
         label=row[2],
         notes=row[3],
         threshold=row[4],
-        cameras=tuple(json.loads(row[5])),
+        cameras=tuple(_json(row[5])),
         enabled=bool(row[6]),
-        created_at=datetime.fromisoformat(row[7]),
-        updated_at=datetime.fromisoformat(row[8]),
+        created_at=_time(row[7]),
+        updated_at=_time(row[8]),
         image_count=int(row[9]),
     )
 
@@ -94,7 +99,7 @@ def image(row: Sequence[Any], *, negative: bool = False) -> StoredImage:
         height=int(row[5]),
         source=row[6],
         added_by=row[7],
-        added_at=datetime.fromisoformat(row[8]),
+        added_at=_time(row[8]),
         model_versions=tuple(sorted(row[9].split("\n"))) if row[9] else (),
     )
 
@@ -103,12 +108,28 @@ def audit_record(row: Sequence[Any]) -> AuditRecord:
     """An ``audit_log`` row (id, at, actor, action, entry_id, detail) as an ``AuditRecord``."""
     return AuditRecord(
         id=int(row[0]),
-        at=datetime.fromisoformat(row[1]),
+        at=_time(row[1]),
         actor=row[2],
         action=row[3],
         entry_id=row[4],
-        detail=json.loads(row[5]),
+        detail=_json(row[5]),
     )
+
+
+def _time(value: str | datetime) -> datetime:
+    """A stored time: ISO 8601 text (SQLite) or a ``timestamptz`` already read as a ``datetime`` (PostgreSQL)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _json(value: Any) -> Any:
+    """A stored JSON document: text (SQLite) or a ``jsonb`` value already decoded (PostgreSQL)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def inserted_id(cursor: SqlCursor) -> int:
+    """The id an ``INSERT ... RETURNING id`` produced (read whole, so SQLite finishes the statement)."""
+    [(new_id,)] = cursor.fetchall()
+    return int(new_id)
 
 
 def embedding_set(
@@ -144,7 +165,7 @@ def _matrix(vector_rows: Sequence[Sequence[Any]], dim: int) -> np.ndarray:
 
 
 def insert_images(
-    db: sqlite3.Connection, entry_id: str, images: Sequence[NewImage], actor: str, now: str
+    db: SqlConnection, entry_id: str, images: Sequence[NewImage], actor: str, now: str
 ) -> tuple[list[StoredImage], list[DuplicateImage]]:
     """Insert each image with its embedding, skipping (and reporting) bytes already stored under any entry."""
     added: list[StoredImage] = []
@@ -167,9 +188,12 @@ def insert_images(
             "added_by": actor,
             "added_at": now,
         }
-        image_id = db.execute(
-            f"INSERT INTO images ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})", values
-        ).lastrowid
+        image_id = inserted_id(
+            db.execute(
+                f"INSERT INTO images ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) RETURNING id",
+                tuple(values.values()),
+            )
+        )
         db.execute(
             "INSERT INTO embeddings (image_id, model_version, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
             (image_id, new.model_version, new.embedding.size, new.embedding.astype(VECTOR_DTYPE).tobytes(), now),
@@ -178,13 +202,13 @@ def insert_images(
     return added, duplicates
 
 
-def check_dim(db: sqlite3.Connection, dims: dict[str, int], model_version: str, size: int, source: str) -> None:
+def check_dim(db: SqlConnection, dims: dict[str, int], model_version: str, size: int, source: str) -> None:
     """One model version has one dimension: a mismatch means a different model under the same name."""
     if model_version not in dims:
         found = db.execute(
-            "SELECT dim FROM embeddings WHERE model_version = ?1"
-            " UNION ALL SELECT dim FROM negative_embeddings WHERE model_version = ?1 LIMIT 1",
-            (model_version,),
+            "SELECT dim FROM embeddings WHERE model_version = ?"
+            " UNION ALL SELECT dim FROM negative_embeddings WHERE model_version = ? LIMIT 1",
+            (model_version, model_version),
         )
         row = found.fetchone()
         dims[model_version] = int(row[0]) if row else size
@@ -194,11 +218,11 @@ def check_dim(db: sqlite3.Connection, dims: dict[str, int], model_version: str, 
         )
 
 
-def _check_dim(db: sqlite3.Connection, dims: dict[str, int], new: NewImage) -> None:
+def _check_dim(db: SqlConnection, dims: dict[str, int], new: NewImage) -> None:
     check_dim(db, dims, new.model_version, new.embedding.size, new.source)
 
 
-def append_audit(db: sqlite3.Connection, actor: str, action: str, entry_id: str | None, detail: dict[str, Any]) -> None:
+def append_audit(db: SqlConnection, actor: str, action: str, entry_id: str | None, detail: dict[str, Any]) -> None:
     """Append one audit row, in the caller's transaction so the record and the change commit together."""
     db.execute(
         "INSERT INTO audit_log (at, actor, action, entry_id, detail) VALUES (?, ?, ?, ?, ?)",
@@ -217,7 +241,7 @@ _NEGATIVE_TABLES = ("negative_embeddings", "negative_id", "negatives")
 
 
 def insert_embeddings(
-    db: sqlite3.Connection, model_version: str, embeddings: Sequence[NewEmbedding], now: str
+    db: SqlConnection, model_version: str, embeddings: Sequence[NewEmbedding], now: str
 ) -> tuple[int, int]:
     """Add embeddings by ``model_version`` to stored images and negatives.
 
@@ -234,9 +258,16 @@ def insert_embeddings(
         table, key, owner = _NEGATIVE_TABLES if new.negative else _IMAGE_TABLES
         cursor = db.execute(
             f"INSERT INTO {table} ({key}, model_version, dim, vector, created_at)"
-            f" SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM {owner} WHERE id = ?1)"
+            f" SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM {owner} WHERE id = ?)"
             " ON CONFLICT DO NOTHING",
-            (new.image_id, model_version, new.vector.size, new.vector.astype(VECTOR_DTYPE).tobytes(), now),
+            (
+                new.image_id,
+                model_version,
+                new.vector.size,
+                new.vector.astype(VECTOR_DTYPE).tobytes(),
+                now,
+                new.image_id,
+            ),
         )
         written[int(new.negative)] += cursor.rowcount
     return written[0], written[1]

@@ -1,5 +1,7 @@
 """The watchlist's SQLite schema and its migrations, tracked with ``PRAGMA user_version``.
 
+``watchlists.schema_postgres`` holds the same schema, version for version, in PostgreSQL's terms.
+
 Each migration is one SQL script; ``user_version`` counts how many have run. A database is migrated when a store
 opens it, each step in its own transaction together with its version bump, so a crash mid-migration leaves the
 previous version intact. A database from a newer build is refused rather than guessed at.

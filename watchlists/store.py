@@ -1,13 +1,15 @@
 """The watchlist's source of truth: entries, their reference images, negative examples and embeddings, and an audit
-log, in SQLite. This module holds the writes; the reads live in ``watchlists.reads``.
+log, in SQLite (one node) or PostgreSQL (several nodes). This module holds the writes; the reads live in
+``watchlists.reads``; the engines live in ``watchlists.database_*``.
 
-Every write is one ``BEGIN IMMEDIATE`` transaction that also appends its audit row, so an enrollment (entry, images,
-embeddings) is all there or not there at all, even after ``kill -9`` mid-write (WAL journal, ``synchronous=FULL``).
-Readers in other processes never block on writers (WAL) and notice changes through ``revision()``, a counter that
-triggers bump inside the writing transaction. One connection per store, shared by threads under a lock.
+Every write is one transaction that holds the only write lock from its start (SQLite's ``BEGIN IMMEDIATE``, a
+table lock on PostgreSQL) and also appends its audit row, so an enrollment (entry, images, embeddings) is all there
+or not there at all, even after ``kill -9`` mid-write. Readers in other processes and on other nodes never block
+on writers and notice changes through ``revision()``, a counter that triggers bump inside the writing transaction.
+One connection per store, shared by threads under a lock.
 
 Example:
-    >>> with WatchlistStore("data/watchlist.db") as store:
+    >>> with WatchlistStore("data/watchlist.db") as store:  # or "postgresql://vigil@db:5432/vigil"
     ...     result = store.create_entry("anomaly", "fire", images, actor="cli:alice")
 """
 
@@ -17,11 +19,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from watchlists import negative_rows, rows
-from watchlists.database import WatchlistDatabase
+from watchlists.database import open_database
 from watchlists.errors import NoNewImagesError
 from watchlists.reads import WatchlistReads
 from watchlists.records import (
@@ -36,21 +39,42 @@ from watchlists.records import (
 )
 
 
+class Keep(Enum):
+    """``update_entry``'s "leave this field as it is", where ``None`` is itself a value (the default threshold)."""
+
+    KEEP = "keep"
+
+
 class WatchlistStore(WatchlistReads):
-    """SQLite-backed watchlist; safe to share between threads, and between processes through the file.
+    """The watchlist on SQLite or PostgreSQL; safe to share between threads, and between processes and nodes through
+    the database.
 
     Args:
-        path: database file; it and its folder are created when missing, and its schema is migrated.
-        busy_timeout_s: how long a write waits for another process's write to finish.
+        database: a SQLite file (it and its folder are created when missing), or a ``postgresql://`` URL (the
+            password from the URL, ``PGPASSWORD`` or ``password_file``). The
+            schema is migrated either way.
+        password_file: PostgreSQL only: a file holding the password (a mounted secret), read at each connect.
+        busy_timeout_s: how long a write waits for another process's (or node's) write to finish.
+
+    Attributes:
+        location: where the database is, fit for logs (a URL's password left out).
+
+    Raises:
+        StoreError: the database cannot be opened, reached or migrated.
     """
 
-    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self._db = WatchlistDatabase(self.path, busy_timeout_s=busy_timeout_s)
+    def __init__(
+        self, database: Path | str, *, password_file: Path | None = None, busy_timeout_s: float = 10.0
+    ) -> None:
+        self._db = open_database(database, password_file=password_file, busy_timeout_s=busy_timeout_s)
+        self.location = self._db.location
 
     def close(self) -> None:
-        """Close the connection; committed data is safe on disk whether or not this runs."""
+        """Close the connection; committed data is safe whether or not this runs."""
         self._db.close()
+
+    def __repr__(self) -> str:
+        return f"WatchlistStore({self.location!r})"
 
     def __enter__(self) -> WatchlistStore:
         return self
@@ -88,11 +112,21 @@ class WatchlistStore(WatchlistReads):
         check_entry_fields(label, threshold, cameras)
         entry_id = entry_id or uuid.uuid4().hex
         now = _now()
-        fields = (entry_id, check_kind(kind), label, notes, threshold, json.dumps(list(cameras)), int(enabled), now)
+        fields = (
+            entry_id,
+            check_kind(kind),
+            label,
+            notes,
+            threshold,
+            json.dumps(list(cameras)),
+            bool(enabled),
+            now,
+            now,
+        )
         with self._db.write() as db:
             db.execute(
                 "INSERT INTO entries (id, kind, label, notes, threshold, cameras, enabled, created_at, updated_at)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 fields,
             )
             added, duplicates = rows.insert_images(db, entry_id, images, actor, now)
@@ -149,11 +183,63 @@ class WatchlistStore(WatchlistReads):
                 rows.append_audit(db, actor, "embeddings.added", None, detail)
             return images + negatives
 
+    def update_entry(
+        self,
+        entry_id: str,
+        *,
+        actor: str,
+        label: str | None = None,
+        notes: str | None = None,
+        threshold: float | Keep | None = Keep.KEEP,
+        cameras: Sequence[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Entry:
+        """Tune an entry in one transaction: what is given changes, the rest stays (``threshold=None`` returns to the
+        kind's default). The audit row holds each changed field's old and new value; a request that changes nothing
+        writes nothing.
+
+        Raises:
+            EntryNotFoundError: no such entry.
+            InvalidEntryError: the label, threshold or a camera name is unusable.
+        """
+        with self._db.write() as db:
+            entry = self._entry(db, entry_id)
+            wanted = {
+                "label": entry.label if label is None else label,
+                "notes": entry.notes if notes is None else notes,
+                "threshold": entry.threshold if threshold is Keep.KEEP else threshold,
+                "cameras": entry.cameras if cameras is None else tuple(cameras),
+                "enabled": entry.enabled if enabled is None else bool(enabled),
+            }
+            check_entry_fields(wanted["label"], wanted["threshold"], wanted["cameras"])
+            changes = {
+                name: [_plain(getattr(entry, name)), _plain(value)]
+                for name, value in wanted.items()
+                if value != getattr(entry, name)
+            }
+            if not changes:
+                return entry
+            db.execute(
+                "UPDATE entries SET label = ?, notes = ?, threshold = ?, cameras = ?, enabled = ?, updated_at = ?"
+                " WHERE id = ?",
+                (
+                    wanted["label"],
+                    wanted["notes"],
+                    wanted["threshold"],
+                    json.dumps(list(wanted["cameras"])),
+                    wanted["enabled"],
+                    _now(),
+                    entry_id,
+                ),
+            )
+            rows.append_audit(db, actor, "entry.updated", entry_id, {"changes": changes})
+            return self._entry(db, entry_id)
+
     def set_enabled(self, entry_id: str, enabled: bool, *, actor: str) -> Entry:
         """Switch an entry on or off without losing its images (a disabled entry never matches)."""
         with self._db.write() as db:
             self._entry(db, entry_id)
-            db.execute("UPDATE entries SET enabled = ?, updated_at = ? WHERE id = ?", (int(enabled), _now(), entry_id))
+            db.execute("UPDATE entries SET enabled = ?, updated_at = ? WHERE id = ?", (bool(enabled), _now(), entry_id))
             rows.append_audit(db, actor, "entry.enabled" if enabled else "entry.disabled", entry_id, {})
             return self._entry(db, entry_id)
 
@@ -166,6 +252,11 @@ class WatchlistStore(WatchlistReads):
             detail = {"kind": entry.kind, "label": entry.label, "sha256": hashes}
             rows.append_audit(db, actor, "entry.removed", entry_id, detail)
             return entry
+
+
+def _plain(value: object) -> object:
+    """A field's value as the audit log's JSON holds it."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _images_detail(added: Sequence[StoredImage], duplicates: Sequence[DuplicateImage]) -> dict[str, Any]:

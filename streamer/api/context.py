@@ -9,8 +9,9 @@ one from their own parts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import Request
 
@@ -56,6 +57,8 @@ class ApiContext:
         outbox: the alert history; ``None`` serves an empty history.
         camera_statuses: the current status of every camera.
         node_id: this node, as alerts name it.
+        index_dir: where the search indexes are saved (``watchlist.index_dir``); ``None`` keeps them in memory.
+        shared_indexes: indexes already built (the pipeline's), used instead of building a second copy.
     """
 
     store: WatchlistStore
@@ -67,8 +70,13 @@ class ApiContext:
     camera_statuses: Callable[[], list[CameraStatus]] = list
     limits: UploadLimits = field(default_factory=UploadLimits)
     node_id: str = "node-1"
+    index_dir: Path | None = None
+    shared_indexes: Sequence[WatchlistIndex] = ()
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._indexes.update({(index.kind, index.model_version): index for index in self.shared_indexes})
 
     def index(self, kind: str, model_version: str, dim: int) -> WatchlistIndex:
         """The index of ``kind`` by ``model_version``, built on first use and synced with the store on each call."""
@@ -77,7 +85,7 @@ class ApiContext:
             if key not in self._indexes:
                 threshold = self.default_thresholds[kind]
                 self._indexes[key] = WatchlistIndex.from_store(
-                    self.store, kind, model_version, default_threshold=threshold, dim=dim
+                    self.store, kind, model_version, default_threshold=threshold, dim=dim, index_dir=self.index_dir
                 )
             index = self._indexes[key]
         index.sync()

@@ -28,6 +28,7 @@ from streamer.api.errors import ApiError
 from streamer.api.tokens import ApiTokens
 from streamer.config import VigilConfig
 from streamer.pipeline import Pipeline
+from streamer.service import index_dir
 from watchlists.embedders import KindEmbedders
 from watchlists.store import WatchlistStore
 
@@ -117,6 +118,8 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         camera_statuses=lambda: [camera.status for camera in pipeline.cameras],
         limits=UploadLimits(max_request_bytes=api.max_request_bytes, max_files=api.max_files),
         node_id=config.node_id,
+        index_dir=index_dir(config),
+        shared_indexes=pipeline.indexes,
     )
     server = ApiServer(create_api(context), api.bind, api.port)
     server.start()

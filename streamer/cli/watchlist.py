@@ -7,8 +7,7 @@ create a database. Moving a watchlist between nodes, re-embedding and matching l
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,9 +19,11 @@ from streamer.cli.watchlist_options import (
     JsonOption,
     KindChoice,
     database,
+    database_exists,
     default_actor,
     existing_store,
     kind_embedders,
+    open_store,
 )
 from streamer.cli.watchlist_render import (
     audit_json,
@@ -38,7 +39,6 @@ from streamer.config import load_config
 from watchlists.enroll import Enroller
 from watchlists.records import Entry, check_entry_fields
 from watchlists.sources import check_images
-from watchlists.store import WatchlistStore
 
 watchlist_app = typer.Typer(
     help="Manage the watchlist: the faces and anomaly references Vigil alerts on.", no_args_is_help=True
@@ -60,11 +60,11 @@ def add(
 ) -> None:
     """Create an entry from reference images; nothing is stored if any image is bad."""
     settings = load_config(config)
-    path = database(settings)
+    database(settings)  # a bad database setting is a usage error before any image is read
     check_entry_fields(label, threshold, camera or ())
     embedder = kind_embedders(settings, show_progress=not as_json).for_kind(kind.value)  # faces_not_available first
     checked = check_images(sources)  # before the database is opened (or created) and before a model loads
-    with WatchlistStore(path) as store:
+    with open_store(settings) as store:
         enroller = Enroller(store, embedder, show_progress=not as_json)
         options = {"threshold": threshold, "cameras": camera or (), "notes": notes}
         report = enroller.enroll(kind.value, label, checked, actor=default_actor(actor), **options)
@@ -100,8 +100,8 @@ def list_entries(
     """List the entries, oldest first."""
     settings = load_config(config)
     entries: list[Entry] = []
-    if Path(database(settings)).exists():
-        with WatchlistStore(database(settings)) as store:
+    if database_exists(settings):
+        with open_store(settings) as store:
             entries = store.list_entries(kind.value if kind else None)
     if as_json:
         echo_json([entry_json(e, settings) for e in entries])
@@ -127,6 +127,48 @@ def show(entry_id: EntryIdArgument, config: ConfigOption = None, as_json: JsonOp
         echo_json(data)
     else:
         print_entry(entry, [*images, *negatives], audit, settings)
+
+
+@watchlist_app.command("update")
+def update(
+    entry_id: EntryIdArgument,
+    label: Annotated[str | None, typer.Option(help="New label.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Cosine similarity a match must reach (lower: more alerts).")
+    ] = None,
+    default_threshold: Annotated[
+        bool, typer.Option("--default-threshold", help="Use the kind's configured threshold again.")
+    ] = False,
+    camera: Annotated[
+        list[str] | None, typer.Option(help="Only match on this camera (repeat for several); replaces the scope.")
+    ] = None,
+    all_cameras: Annotated[bool, typer.Option("--all-cameras", help="Match on every camera again.")] = False,
+    notes: Annotated[str | None, typer.Option(help="New notes.")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="A disabled entry keeps its images and never matches.")
+    ] = None,
+    actor: ActorOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Tune an entry: only the options given change; the audit log records old and new values."""
+    if threshold is not None and default_threshold:
+        raise typer.BadParameter("give --threshold or --default-threshold, not both", param_hint="--threshold")
+    if camera and all_cameras:
+        raise typer.BadParameter("give --camera or --all-cameras, not both", param_hint="--camera")
+    settings = load_config(config)
+    changes: dict[str, Any] = {"label": label, "notes": notes, "enabled": enabled}
+    if threshold is not None or default_threshold:
+        changes["threshold"] = threshold
+    if camera or all_cameras:
+        changes["cameras"] = camera or []
+    with existing_store(settings) as store:
+        before = store.get_entry(store.resolve_entry_id(entry_id))
+        entry = store.update_entry(before.id, actor=default_actor(actor), **changes)
+    if as_json:
+        echo_json({"updated": entry_json(entry, settings), "changed": entry != before})
+    else:
+        typer.echo(f"updated {entry.id} ({entry.label})" if entry != before else f"{entry.id}: nothing to change")
 
 
 @watchlist_app.command("remove")

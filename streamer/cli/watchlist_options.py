@@ -1,7 +1,9 @@
 """What every ``vigil watchlist`` command shares: its options, the store it opens and the models it may load.
 
-The database path and the models come from the config (``-c``, else ``./vigil.yaml``, else defaults). Reading
-commands never create a database; writing ones create it only after every given file passed its checks.
+The database (a SQLite path, or a ``postgresql://`` URL shared by several nodes) and the models come from the
+config (``-c``, else ``./vigil.yaml``, else defaults). Reading commands never create a SQLite file; writing ones
+create it only after every given file passed its checks. A PostgreSQL database is the server's to create: the
+commands connect to it, migrating its schema when needed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import typer
 
 from streamer.config import VigilConfig
 from streamer.errors import ConfigError
+from watchlists.database import is_postgres_url
 from watchlists.embedders import KindEmbedders
 from watchlists.errors import EntryNotFoundError
+from watchlists.postgres_url import PostgresUrl
 from watchlists.store import WatchlistStore
 
 
@@ -37,18 +41,37 @@ ImagesArgument = Annotated[
 
 
 def database(settings: VigilConfig) -> str:
-    """The SQLite path; a server URL is a config error until the PostgreSQL store exists."""
-    path = settings.watchlist.database
-    if "://" in path:
-        raise ConfigError(f"watchlist.database: {path.split('://')[0]} is not supported yet; give a SQLite path")
-    return path
+    """The SQLite path or the ``postgresql://`` URL; a URL that is malformed or names another engine is a config
+    error (exit 2), told without the URL's password."""
+    target = settings.watchlist.database
+    if is_postgres_url(target):
+        try:
+            PostgresUrl.parse(target)
+        except ValueError as exc:
+            raise ConfigError(f"watchlist.database: {exc}") from None
+    elif "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise ConfigError(f"watchlist.database: {scheme}:// is not supported; give a SQLite path or postgresql://...")
+    return target
+
+
+def database_exists(settings: VigilConfig) -> bool:
+    """Whether there is a watchlist to read: a SQLite file that exists, or any server (which may be unreachable:
+    opening the store then says so)."""
+    target = database(settings)
+    return is_postgres_url(target) or Path(target).exists()
+
+
+def open_store(settings: VigilConfig) -> WatchlistStore:
+    """The configured store, created (SQLite) or migrated when needed."""
+    return WatchlistStore(database(settings), password_file=settings.watchlist.password_file)
 
 
 def existing_store(settings: VigilConfig) -> WatchlistStore:
     """The store, or ``entry_not_found`` when there is no database yet (reading must not create one)."""
-    if not Path(database(settings)).exists():
+    if not database_exists(settings):
         raise EntryNotFoundError(f"the watchlist is empty (no database at {database(settings)})")
-    return WatchlistStore(database(settings))
+    return open_store(settings)
 
 
 def kind_embedders(settings: VigilConfig, *, show_progress: bool = True) -> KindEmbedders:

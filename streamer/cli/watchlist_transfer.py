@@ -18,10 +18,10 @@ from streamer.cli.watchlist_options import (
     ConfigOption,
     JsonOption,
     KindChoice,
-    database,
     default_actor,
     existing_store,
     kind_embedders,
+    open_store,
 )
 from streamer.cli.watchlist_render import echo_json, match_json, print_matches
 from streamer.config import load_config
@@ -30,7 +30,6 @@ from watchlists.images import read_image_file
 from watchlists.importer import ImportReport, import_watchlist
 from watchlists.index import WatchlistIndex
 from watchlists.reembed import reembed
-from watchlists.store import WatchlistStore
 
 transfer_app = typer.Typer()
 
@@ -69,7 +68,7 @@ def import_(
     settings = load_config(config)
     if not archive.is_file():
         raise typer.BadParameter(f"{archive}: file not found", param_hint="FILE")
-    with WatchlistStore(database(settings)) as store:
+    with open_store(settings) as store:
         embedders = kind_embedders(settings, show_progress=not as_json)
         report = import_watchlist(store, archive, embedders, actor=default_actor(actor), show_progress=not as_json)
     _print_import(report, as_json)
@@ -112,13 +111,22 @@ def match(
     as_json: JsonOption = False,
 ) -> None:
     """What in the watchlist this image matches, with scores: check an entry or a threshold before going live."""
+    from streamer.service import index_dir  # the service's imports load only for this command
+
     settings = load_config(config)
     pixels = read_image_file(image).pixels
     with existing_store(settings) as store:
         model = kind_embedders(settings, show_progress=not as_json).for_kind(kind.value)
         vectors = model.embed([pixels])
         threshold = settings.watchlist.default_threshold[kind.value]
-        index = WatchlistIndex.from_store(store, kind.value, model.version, default_threshold=threshold, dim=model.dim)
+        index = WatchlistIndex.from_store(
+            store,
+            kind.value,
+            model.version,
+            default_threshold=threshold,
+            dim=model.dim,
+            index_dir=index_dir(settings),
+        )
         matches = index.search(vectors, k=top_k or settings.watchlist.top_k)[0]
     if as_json:
         echo_json({"kind": kind.value, "model_version": model.version, "matches": [match_json(m) for m in matches]})

@@ -12,7 +12,7 @@ import pytest
 from streamer.config import VigilConfig
 from tests.deploy.shipped import DEPLOY, REPO, load_yaml
 
-COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml"]
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.postgres.yml"]
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 

@@ -17,9 +17,13 @@ import pytest
 
 from engines.scene import SceneEmbedder
 from streamer.cli import main
+from streamer.devservices.mosquitto import free_port
+from streamer.devservices.postgres import PostgresServer
 from tests.watchlists.samples import write_reference_files
+from watchlists.store import WatchlistStore
 
 DATABASE = Path("data/watchlist.db")  # relative to the test's working folder, as in the default config
+SECRET = "Pa55-Secret"  # a database password that must never be printed
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,21 @@ def vigil(
             2,
             "watchlist.databse: unknown field",
         ),
-        (["-c", "{postgres_config}", "--kind", "anomaly", "--label", "x", "{coffee}"], 2, "watchlist.database"),
+        (
+            ["-c", "{postgres_config}", "--kind", "anomaly", "--label", "x", "{coffee}"],
+            1,
+            "cannot connect to watchlist database postgresql://vigil@127.0.0.1:",
+        ),
+        (
+            ["-c", "{malformed_config}", "--kind", "anomaly", "--label", "x", "{coffee}"],
+            2,
+            "watchlist.database: not a valid postgresql:// URL",
+        ),
+        (
+            ["-c", "{mysql_config}", "--kind", "anomaly", "--label", "x", "{coffee}"],
+            2,
+            "watchlist.database: mysql:// is not supported",
+        ),
     ],
     ids=[
         "bad images",
@@ -92,7 +110,9 @@ def vigil(
         "unknown kind",
         "no images",
         "config typo",
-        "postgresql",
+        "postgresql server down",
+        "malformed postgresql url",
+        "another engine",
     ],
 )
 def test_refused_additions_exit_non_zero_with_the_reason_and_write_nothing(
@@ -103,12 +123,19 @@ def test_refused_additions_exit_non_zero_with_the_reason_and_write_nothing(
     Path(names["text"]).write_text("not an image")
     names["bad_config"], names["postgres_config"] = str(tmp_path / "bad.yaml"), str(tmp_path / "pg.yaml")
     Path(names["bad_config"]).write_text("watchlist: {databse: other.db}\n")
-    Path(names["postgres_config"]).write_text("watchlist: {database: 'postgresql://db/vigil'}\n")
+    configs = {
+        "postgres_config": f"postgresql://vigil:{SECRET}@127.0.0.1:{free_port()}/vigil",
+        "malformed_config": f"postgresql://vigil:{SECRET} with spaces@127.0.0.1/vigil",
+        "mysql_config": f"mysql://vigil:{SECRET}@127.0.0.1/vigil",
+    }
+    for name, url in configs.items():
+        names[name] = str(tmp_path / f"{name}.yaml")
+        Path(names[name]).write_text(f"watchlist: {{database: '{url}'}}\n")
 
     result = vigil("watchlist", "add", *[a.format(**names) for a in args])
 
     assert (result.code, message in result.err) == (code, True), result.err
-    assert not DATABASE.exists()
+    assert not DATABASE.exists() and SECRET not in result.err + result.out
 
 
 def test_bad_images_are_each_named_with_their_reason(vigil: Vigil, photos: dict[str, Path], tmp_path: Path) -> None:
@@ -164,6 +191,60 @@ def test_add_list_show_and_remove_an_entry(
     assert removed.code == 0 and f"removed {entry_id}" in removed.out
     assert vigil("watchlist", "show", entry_id).code == 1
     assert json.loads(vigil("watchlist", "list", "--json").out) == []
+
+
+def test_the_watchlist_commands_work_on_a_postgresql_database_shared_with_other_nodes(
+    vigil: Vigil,
+    photos: dict[str, Path],
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIGIL_WATCHLIST__DATABASE", postgres_url)
+
+    added = vigil("watchlist", "add", "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]), "--json")
+    assert added.code == 0, added.err
+    entry_id = json.loads(added.out)["entry"]["id"]
+    with WatchlistStore(postgres_url) as other_node:
+        assert [e.id for e in other_node.list_entries()] == [entry_id]
+
+    shown = vigil("watchlist", "show", entry_id[:8], "--json")
+    assert shown.code == 0 and [a["action"] for a in json.loads(shown.out)["audit"]] == ["entry.created"]
+    again = vigil("watchlist", "add", "--kind", "anomaly", "--label", "coffee 2", str(photos["coffee"]))
+    assert again.code == 1 and f"already in entry {entry_id}" in again.err
+    listed = vigil("watchlist", "list", "--json")
+    assert listed.code == 0 and [e["id"] for e in json.loads(listed.out)] == [entry_id]
+    assert vigil("watchlist", "remove", entry_id).code == 0
+    assert vigil("watchlist", "show", entry_id).code == 1
+    assert not DATABASE.exists()
+    printed = "".join(r.out + r.err for r in (added, shown, again))
+    assert postgres_server.password not in printed
+
+
+def test_update_tunes_only_the_given_fields_and_refuses_bad_values(vigil: Vigil, photos: dict[str, Path]) -> None:
+    added = vigil(
+        "watchlist", "add", "--kind", "anomaly", "--label", "coffee", "--threshold", "0.8", str(photos["coffee"])
+    )
+    entry_id = added.out.split()[1]
+
+    tuned = vigil(
+        "watchlist", "update", entry_id[:8], "--threshold", "0.7", "--camera", "bay", "--disable", "--actor", "carol"
+    )
+    assert tuned.code == 0 and f"updated {entry_id} (coffee)" in tuned.out, tuned.err
+    entry = json.loads(vigil("watchlist", "list", "--json").out)[0]
+    assert (entry["label"], entry["threshold"], entry["cameras"], entry["enabled"]) == ("coffee", 0.7, ["bay"], False)
+    audit = json.loads(vigil("watchlist", "show", entry_id, "--json").out)["audit"]
+    assert (audit[0]["action"], audit[0]["actor"]) == ("entry.updated", "carol")
+
+    back = vigil("watchlist", "update", entry_id, "--default-threshold", "--all-cameras", "--enable", "--json")
+    assert json.loads(back.out)["updated"]["cameras"] == [] and json.loads(back.out)["changed"] is True
+    assert vigil("watchlist", "update", entry_id, "--enable").out.strip().endswith("nothing to change")
+
+    for bad in (["--threshold", "1.5"], ["--label", " "], ["--threshold", "0.5", "--default-threshold"]):
+        refused = vigil("watchlist", "update", entry_id, *bad)
+        assert refused.code == 2, (bad, refused.out)
+    assert vigil("watchlist", "update", "f" * 32, "--label", "x").code == 1
+    assert len(json.loads(vigil("watchlist", "show", entry_id, "--json").out)["audit"]) == 3
 
 
 def test_adding_only_images_already_stored_fails_and_names_their_entry(vigil: Vigil, photos: dict[str, Path]) -> None:

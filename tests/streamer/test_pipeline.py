@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+import cv2
 import jsonschema
 import pytest
 
@@ -11,8 +12,11 @@ from engines.regions import RegionGrid
 from streamer.alerts.event import alert_schema
 from streamer.demo.scenes import letterbox, photo
 from streamer.devservices.clips import ClipEncoding
+from streamer.devservices.postgres import PostgresServer, postgres_bin_dir
 from tests.fixtures.mqtt import Recorder
 from tests.fixtures.rtsp import wait_until
+from watchlists.enroll import Enroller
+from watchlists.store import WatchlistStore
 
 SIZE = (640, 360)
 ENCODING = ClipEncoding(fps=10, gop=10)
@@ -107,3 +111,33 @@ def test_metrics_are_served_with_every_name_the_slice_documents(clips, rtsp_serv
     ):
         assert f"\n{name}" in text, f"{name} missing from /metrics"
     assert 'vigil_build_info{backend="onnxruntime"' in text
+
+
+def test_a_watchlist_database_outage_keeps_matching_on_the_last_index_and_catches_up_after(
+    clips, rtsp_server, run_pipeline, caplog, tmp_path
+):
+    if postgres_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries (initdb) not installed: run deploy/bootstrap.sh")
+    with PostgresServer() as database:
+        url = database.create_database("watchlist")
+        server = rtsp_server({"lobby": clips["with"]})
+        running = run_pipeline({"lobby": server.url("lobby")}, database=url)
+        running.recorder.wait_for(is_alert("open"), timeout=60)
+
+        database.stop()
+        embedded = running.batches()
+        assert wait_until(lambda: running.batches() >= embedded + 5, timeout=60), "inference stopped with the database"
+        warnings = [r for r in caplog.records if "watchlist not synced" in r.getMessage()]
+        assert warnings, "the outage was not reported"
+        assert all(database.password not in r.getMessage() for r in warnings)
+        # Retried once per sync interval, not on every batch (each try may wait for a connect timeout).
+        assert len(warnings) <= running.batches() - embedded
+
+        database.start()
+        rocket = tmp_path / "rocket.png"
+        cv2.imwrite(str(rocket), cv2.cvtColor(photo("rocket")[40:400, 100:460], cv2.COLOR_RGB2BGR))
+        with WatchlistStore(url) as store:  # another process (an admin's CLI) enrolls while Vigil runs
+            Enroller(store, running.pipeline.embedder, show_progress=False).enroll(
+                "anomaly", "Rocket", [rocket], actor="test"
+            )
+        assert wait_until(lambda: running.entries("anomaly") == 2, timeout=30), "the index never caught up"

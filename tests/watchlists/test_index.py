@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engines.scene import SceneEmbedder
+from tests.watchlists.counting_store import CountingStore
 from tests.watchlists.samples import DIM, TEST_MODEL, new_image, unit
 from watchlists.enroll import Enroller
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.index import Match, WatchlistIndex
+from watchlists.index_gpu import gpu_count
 from watchlists.store import WatchlistStore
 
 # The query unit(1) scores 1.0 against NEAR, 0.894 against CLOSE, 0.707 against HALFWAY, 0 against ORTHOGONAL.
@@ -131,9 +136,9 @@ def test_sync_is_a_no_op_until_the_store_changes_then_removal_takes_effect_at_on
     assert index.search(QUERY) == [[]] and index.image_count == 0
 
 
-def test_sync_picks_up_a_change_made_through_another_connection(store: WatchlistStore) -> None:
+def test_sync_picks_up_a_change_made_through_another_connection(store: WatchlistStore, watchlist_database: str) -> None:
     index = _index(store)
-    with WatchlistStore(store.path) as other_process:
+    with WatchlistStore(watchlist_database) as other_process:
         other_process.create_entry("anomaly", "fire", [new_image(NEAR, "n")], actor="t")
 
     assert index.sync() is True
@@ -218,3 +223,145 @@ def test_real_embeddings_match_the_enrolled_scene_and_nothing_else_at_the_defaul
 
     assert _labels(found) == expected
     assert all(m.score >= 0.75 for m in found)
+
+
+def test_a_change_reads_only_the_vectors_the_index_lacks_and_removal_reads_none(watchlist_database: str) -> None:
+    with CountingStore(watchlist_database) as store:
+        fire = store.create_entry("anomaly", "fire", [new_image(NEAR, "n"), new_image(CLOSE, "c")], actor="t").entry
+        index = _index(store)
+        store.create_entry("anomaly", "fog", [new_image(HALFWAY, "h")], actor="t")
+        assert index.sync() and _labels(index.search(QUERY)[0]) == ["fire", "fog"]
+
+        store.remove_entry(fire.id, actor="t")
+        assert index.sync() and _labels(index.search(QUERY)[0]) == ["fog"]
+
+        store.set_enabled(store.list_entries()[0].id, False, actor="t")
+        assert index.sync() and index.search(QUERY) == [[]] and index.image_count == 0
+
+        assert store.fetched == [2, 1, 0, 0] and store.known == [0, 2, 3, 1] and store.full_reads == 0
+
+
+def _oracle(stored: np.ndarray, owner: np.ndarray, queries: np.ndarray, threshold: float) -> list[dict[int, float]]:
+    """Exact answer by brute force: each entry's best score per query, for entries at or over the threshold."""
+    scores = queries @ stored.T
+    best: list[dict[int, float]] = []
+    for row in scores:
+        per_entry: dict[int, float] = {}
+        for entry, score in zip(owner.tolist(), row.tolist(), strict=True):
+            per_entry[entry] = max(per_entry.get(entry, -1.0), score)
+        best.append({e: s for e, s in per_entry.items() if s >= threshold})
+    return best
+
+
+@dataclass(frozen=True, eq=False)
+class LargeWatchlist:
+    store: WatchlistStore
+    path: Path  # its SQLite file
+    stored: np.ndarray  # (7000, 1280) the images' vectors, entry by entry
+    entry_ids: list[str]
+
+
+@pytest.fixture(scope="module")
+def large_watchlist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LargeWatchlist]:
+    """140 entries of 50 scene-sized (1280-d) images each, 7,000 in all: past the size where the index goes IVF.
+    Each entry is a random direction and its images near-duplicates of it (cosine ~0.8 to it), as several photos
+    of one scene are."""
+    rng = np.random.default_rng(7)
+    dim, entries, images = 1280, 140, 50
+    centres = rng.standard_normal((entries, dim)).astype(np.float32)
+    spread = rng.standard_normal((entries, images, dim)).astype(np.float32) * (0.75 / np.sqrt(dim))
+    stored = (centres[:, None, :] / np.linalg.norm(centres, axis=1)[:, None, None] + spread).reshape(-1, dim)
+    stored = (stored / np.linalg.norm(stored, axis=1, keepdims=True)).astype(np.float32)
+    path = tmp_path_factory.mktemp("large") / "watchlist.db"  # SQLite: one test works on a copy
+    with WatchlistStore(path) as store:
+        ids = []
+        for e in range(entries):
+            rows = stored[e * images : (e + 1) * images]
+            batch = [new_image(v, f"{e}-{i}", model_version="scene@1") for i, v in enumerate(rows)]
+            ids.append(store.create_entry("anomaly", f"scene {e}", batch, actor="t").entry.id)
+        yield LargeWatchlist(store, path, stored, ids)
+
+
+def _near_duplicate_queries(stored: np.ndarray, count: int, threshold: float, seed: int) -> np.ndarray:
+    """Queries at a similarity drawn from [threshold, 1) to random stored images, plus as many random impostors."""
+    rng = np.random.default_rng(seed)
+    source = stored[rng.integers(0, len(stored), count)]
+    drift = rng.standard_normal(source.shape).astype(np.float32)
+    drift -= np.sum(drift * source, axis=1, keepdims=True) * source
+    drift /= np.linalg.norm(drift, axis=1, keepdims=True)
+    similarity = rng.uniform(threshold, 1.0, (count, 1)).astype(np.float32)
+    near = similarity * source + np.sqrt(1 - similarity**2) * drift
+    queries = np.concatenate([near, rng.standard_normal(near.shape).astype(np.float32)])
+    return (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _assert_matches_like_an_exact_search(index: WatchlistIndex, stored: np.ndarray, entry_ids: list[str]) -> None:
+    """At least 99% of the exact matches, nothing the exact search would not match, and the exact scores."""
+    queries = _near_duplicate_queries(stored, 300, 0.75, seed=8)
+    truth = _oracle(stored, np.repeat(np.arange(len(entry_ids)), 50), queries, 0.75)
+
+    found = [{entry_ids.index(m.entry_id): m.score for m in row} for row in index.search(queries, k=200)]
+
+    wanted = sum(len(t) for t in truth)
+    assert wanted >= 300 and sum(len(t.keys() & f.keys()) for t, f in zip(truth, found, strict=True)) / wanted >= 0.99
+    for t, f in zip(truth, found, strict=True):
+        assert f.keys() <= t.keys() and all(f[e] == pytest.approx(t[e], abs=1e-5) for e in f)
+
+
+def test_a_large_watchlist_searched_by_ivf_matches_what_an_exact_search_matches(
+    large_watchlist: LargeWatchlist,
+) -> None:
+    large = large_watchlist
+
+    index = WatchlistIndex.from_store(large.store, "anomaly", "scene@1", default_threshold=0.75, dim=1280)
+
+    assert index.layout.startswith("ivf") and index.image_count == 7_000
+    _assert_matches_like_an_exact_search(index, large.stored, large.entry_ids)
+
+
+def test_a_large_watchlist_follows_small_changes_in_place_and_still_matches_exactly(
+    large_watchlist: LargeWatchlist,
+) -> None:
+    store, stored = large_watchlist.store, large_watchlist.stored
+    index = WatchlistIndex.from_store(store, "anomaly", "scene@1", default_threshold=0.75, dim=1280)
+    layout = index.layout
+    extra = store.create_entry("anomaly", "extra", [new_image(stored[0], "extra", model_version="scene@1")], actor="t")
+    try:
+        assert index.sync() and "extra" in _labels(index.search(stored[:1])[0])
+    finally:
+        store.remove_entry(extra.entry.id, actor="t")
+    assert index.sync() and "extra" not in _labels(index.search(stored[:1])[0])
+
+    assert index.layout == layout  # applied in place: no retraining for one image
+    _assert_matches_like_an_exact_search(index, stored, large_watchlist.entry_ids)
+
+
+def test_an_ivf_index_that_shrinks_goes_back_to_an_exact_flat_scan(
+    large_watchlist: LargeWatchlist, tmp_path: Path
+) -> None:
+    stored, entry_ids = large_watchlist.stored, large_watchlist.entry_ids
+    with closing(sqlite3.connect(large_watchlist.path)) as source, closing(sqlite3.connect(tmp_path / "c.db")) as copy:
+        source.backup(copy)
+    with WatchlistStore(tmp_path / "c.db") as shrinking:
+        index = WatchlistIndex.from_store(shrinking, "anomaly", "scene@1", default_threshold=0.75, dim=1280)
+        assert index.layout.startswith("ivf")
+        for entry_id in entry_ids[:80]:
+            shrinking.remove_entry(entry_id, actor="t")
+
+        assert index.sync() and index.layout == "flat" and index.image_count == 3_000
+        queries = _near_duplicate_queries(stored[4_000:], 100, 0.75, seed=3)
+        truth = _oracle(stored[4_000:], np.repeat(np.arange(80, 140), 50), queries, 0.75)
+        found = [{entry_ids.index(m.entry_id): m.score for m in row} for row in index.search(queries, k=200)]
+        assert [t.keys() for t in truth] == [f.keys() for f in found]  # exact again
+
+
+@pytest.mark.skipif(gpu_count() == 0, reason="faiss-cpu wheel / no CUDA device")
+def test_on_a_gpu_the_index_searches_a_device_copy_and_matches_what_an_exact_search_matches(
+    large_watchlist: LargeWatchlist,
+) -> None:
+    large = large_watchlist
+
+    index = WatchlistIndex.from_store(large.store, "anomaly", "scene@1", default_threshold=0.75, dim=1280)
+
+    assert index.layout.endswith("+gpu")
+    _assert_matches_like_an_exact_search(index, large.stored, large.entry_ids)

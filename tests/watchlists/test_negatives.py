@@ -3,8 +3,6 @@ references does not match that entry; checked with hand-made vectors and with th
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 import skimage.data
 
 from engines.scene import SceneEmbedder
+from tests.watchlists.conftest import PlainSql
 from tests.watchlists.samples import DIM, TEST_MODEL, encode, new_image, unit
 from watchlists.enroll import Enroller
 from watchlists.errors import EntryNotFoundError, NegativeConflictError
@@ -93,15 +92,15 @@ def test_an_entrys_own_reference_is_refused_as_its_negative_and_nothing_is_store
     assert store.entry_negatives(entry.id) == [] and store.revision() == revision
 
 
-def test_removing_an_entry_removes_its_negatives(store: WatchlistStore) -> None:
+def test_removing_an_entry_removes_its_negatives(store: WatchlistStore, plain_sql: PlainSql) -> None:
     entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "ref")], actor="t").entry
     store.add_negatives(entry.id, [new_image(unit(2), "neg")], actor="t")
 
     store.remove_entry(entry.id, actor="t")
 
-    with closing(sqlite3.connect(store.path)) as db:
-        assert db.execute("SELECT count(*) FROM negatives").fetchone()[0] == 0
-        assert db.execute("SELECT count(*) FROM negative_embeddings").fetchone()[0] == 0
+    assert (
+        plain_sql("SELECT count(*) FROM negatives") == plain_sql("SELECT count(*) FROM negative_embeddings") == [(0,)]
+    )
     with pytest.raises(EntryNotFoundError):
         store.add_negatives(entry.id, [new_image(unit(2), "neg")], actor="t")
 

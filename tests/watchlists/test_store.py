@@ -1,4 +1,5 @@
-"""The SQLite watchlist store: atomic writes (even under kill -9), duplicates reported not stored, audit, revision."""
+"""The watchlist store on both engines: atomic writes, duplicates reported not stored, audit, revision; and on
+SQLite, a kill -9 mid-write. PostgreSQL's own promises are in ``test_store_postgres``."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
+from tests.watchlists.conftest import PlainSql
 from tests.watchlists.samples import DIM, TEST_MODEL, new_image, unit
+from watchlists.database import open_database
 from watchlists.errors import (
     AmbiguousEntryIdError,
+    DuplicateImageError,
     EmbeddingMismatchError,
     EntryNotFoundError,
     InvalidEntryError,
@@ -30,13 +35,9 @@ from watchlists.store import WatchlistStore
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _counts(path: Path) -> dict[str, int]:
+def _counts(plain_sql: PlainSql) -> dict[str, int]:
     """Rows per table, read with a separate plain connection (what another process would see)."""
-    with closing(sqlite3.connect(path)) as db:
-        return {
-            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("entries", "images", "embeddings", "audit_log")
-        }
+    return {t: plain_sql(f"SELECT count(*) FROM {t}")[0][0] for t in ("entries", "images", "embeddings", "audit_log")}
 
 
 def test_creating_an_entry_stores_images_embeddings_and_one_audit_row(store: WatchlistStore) -> None:
@@ -64,7 +65,9 @@ def test_creating_an_entry_stores_images_embeddings_and_one_audit_row(store: Wat
     assert audit.detail["image_ids"] == [i.id for i in stored] and audit.detail["label"] == "fire"
 
 
-def test_the_same_image_twice_is_reported_not_duplicated_even_across_entries(store: WatchlistStore) -> None:
+def test_the_same_image_twice_is_reported_not_duplicated_even_across_entries(
+    store: WatchlistStore, plain_sql: PlainSql
+) -> None:
     first = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="alice")
 
     second = store.create_entry(
@@ -76,28 +79,30 @@ def test_the_same_image_twice_is_reported_not_duplicated_even_across_entries(sto
         ("b.png", second.entry.id),
     ]
     assert [i.source for i in second.added] == ["b.png"]
-    assert _counts(store.path)["images"] == 2
+    assert _counts(plain_sql)["images"] == 2
     assert store.audit(second.entry.id)[0].detail["duplicates_skipped"][0]["entry_id"] == first.entry.id
 
 
-def test_an_entry_whose_images_are_all_stored_already_is_refused_and_nothing_is_written(store: WatchlistStore) -> None:
+def test_an_entry_whose_images_are_all_stored_already_is_refused_and_nothing_is_written(
+    store: WatchlistStore, plain_sql: PlainSql
+) -> None:
     store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="alice")
-    before, revision = _counts(store.path), store.revision()
+    before, revision = _counts(plain_sql), store.revision()
 
     with pytest.raises(NoNewImagesError, match="already stored"):
         store.create_entry("anomaly", "fire again", [new_image(unit(1), "a")], actor="alice")
 
-    assert _counts(store.path) == before and store.revision() == revision
+    assert _counts(plain_sql) == before and store.revision() == revision
 
 
-def test_a_failure_in_the_middle_of_a_write_leaves_nothing_behind(store: WatchlistStore) -> None:
+def test_a_failure_in_the_middle_of_a_write_leaves_nothing_behind(store: WatchlistStore, plain_sql: PlainSql) -> None:
     revision = store.revision()
     wrong_dim = new_image(unit(1, dim=DIM + 1), "wrong")
 
     with pytest.raises(EmbeddingMismatchError, match="9 dimensions"):  # raised after the entry and image 1 went in
         store.create_entry("anomaly", "fire", [new_image(unit(1), "a"), wrong_dim], actor="alice")
 
-    assert _counts(store.path) == {"entries": 0, "images": 0, "embeddings": 0, "audit_log": 0}
+    assert _counts(plain_sql) == {"entries": 0, "images": 0, "embeddings": 0, "audit_log": 0}
     assert store.revision() == revision
     assert store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="alice").entry.image_count == 1
 
@@ -154,23 +159,25 @@ def test_a_kill_9_in_the_middle_of_an_enrollment_leaves_a_consistent_store(tmp_p
         assert store.create_entry("anomaly", "after", [new_image(unit(2), "after")], actor="alice")  # lock released
 
 
-def test_removing_an_entry_removes_its_images_and_embeddings_but_the_audit_log_keeps_it(store: WatchlistStore) -> None:
+def test_removing_an_entry_removes_its_images_and_embeddings_but_the_audit_log_keeps_it(
+    store: WatchlistStore, plain_sql: PlainSql
+) -> None:
     entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "a"), new_image(unit(2), "b")], actor="a").entry
 
     removed = store.remove_entry(entry.id, actor="bob")
 
     assert removed.label == "fire" and store.list_entries() == []
-    assert _counts(store.path) == {"entries": 0, "images": 0, "embeddings": 0, "audit_log": 2}
+    assert _counts(plain_sql) == {"entries": 0, "images": 0, "embeddings": 0, "audit_log": 2}
     assert [a.action for a in store.audit(entry.id)] == ["entry.removed", "entry.created"]
     assert len(store.audit(entry.id)[0].detail["sha256"]) == 2
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"])
-def test_the_audit_log_is_append_only(store: WatchlistStore, statement: str) -> None:
+def test_the_audit_log_is_append_only(store: WatchlistStore, plain_sql: PlainSql, statement: str) -> None:
     store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="alice")
 
-    with closing(sqlite3.connect(store.path)) as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        db.execute(statement)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="append-only"):
+        plain_sql(statement)
 
     assert store.audit()[0].actor == "alice"
 
@@ -193,13 +200,43 @@ def test_the_revision_grows_with_every_committed_change_and_only_then(store: Wat
     assert seen[0] < seen[1] < seen[2] < seen[3] == seen[4] < seen[5]
 
 
-def test_another_connection_sees_a_change_through_the_revision(store: WatchlistStore) -> None:
-    with WatchlistStore(store.path) as other:
+def test_another_connection_sees_a_change_through_the_revision(store: WatchlistStore, watchlist_database: str) -> None:
+    with WatchlistStore(watchlist_database) as other:
         revision = other.revision()
         store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="a")
 
         assert other.revision() > revision
         assert [e.label for e in other.list_entries()] == ["fire"]
+
+
+def test_image_ids_are_never_reused_even_after_the_newest_image_is_removed(store: WatchlistStore) -> None:
+    first = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="t")
+    store.remove_entry(first.entry.id, actor="t")
+
+    second = store.create_entry("anomaly", "smoke", [new_image(unit(2), "b")], actor="t")
+
+    assert second.added[0].id > first.added[0].id  # FAISS ids, cited by past alerts: never another image's
+
+
+def test_what_the_schema_refuses_comes_back_as_the_same_store_errors_on_both_engines(
+    store: WatchlistStore, watchlist_database: str
+) -> None:
+    stored = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="t")
+    revision = store.revision()
+    database = open_database(watchlist_database)  # a writer that skips the store's own duplicate check
+    try:
+        with pytest.raises(DuplicateImageError, match="already stored"), database.write() as db:
+            db.execute(
+                "INSERT INTO images (entry_id, sha256, media_type, bytes, width, height, added_by, added_at)"
+                " VALUES (?, ?, 'image/png', ?, 1, 1, 't', ?)",
+                (stored.entry.id, stored.added[0].sha256, b"x", "2026-01-01T00:00:00+00:00"),
+            )
+    finally:
+        database.close()
+    with pytest.raises(StoreError, match="the schema refused the write, nothing changed"):
+        store.create_entry("anomaly", "same id", [new_image(unit(2), "b")], actor="t", entry_id=stored.entry.id)
+
+    assert store.entry_images(stored.entry.id) == list(stored.added) and store.revision() == revision
 
 
 @pytest.mark.parametrize(
@@ -213,13 +250,18 @@ def test_another_connection_sees_a_change_through_the_revision(store: WatchlistS
     ],
 )
 def test_unusable_entry_fields_are_refused_naming_the_field(
-    store: WatchlistStore, label: str, threshold: float | None, cameras: tuple[str, ...], message: str
+    store: WatchlistStore,
+    plain_sql: PlainSql,
+    label: str,
+    threshold: float | None,
+    cameras: tuple[str, ...],
+    message: str,
 ) -> None:
     with pytest.raises(InvalidEntryError, match=message) as refused:
         store.create_entry("anomaly", label, [new_image(unit(1), "a")], actor="a", threshold=threshold, cameras=cameras)
 
     assert refused.value.exit_code == 2
-    assert _counts(store.path)["entries"] == 0
+    assert _counts(plain_sql)["entries"] == 0
 
 
 @pytest.mark.parametrize(
@@ -235,11 +277,13 @@ def test_unusable_entry_fields_are_refused_naming_the_field(
     ],
     ids=["get", "remove", "set_enabled", "add_images", "entry_images", "resolve", "image_bytes"],
 )
-def test_an_unknown_id_is_entry_not_found(store: WatchlistStore, call: Callable[[WatchlistStore], Any]) -> None:
+def test_an_unknown_id_is_entry_not_found(
+    store: WatchlistStore, plain_sql: PlainSql, call: Callable[[WatchlistStore], Any]
+) -> None:
     with pytest.raises(EntryNotFoundError):
         call(store)
 
-    assert _counts(store.path)["images"] == 0
+    assert _counts(plain_sql)["images"] == 0
 
 
 def test_an_id_resolves_from_a_unique_prefix_and_an_ambiguous_one_is_refused(store: WatchlistStore) -> None:
@@ -272,3 +316,59 @@ def test_a_store_that_cannot_be_created_raises_store_error(tmp_path: Path) -> No
 
     with pytest.raises(StoreError, match="cannot open"):
         WatchlistStore(tmp_path / "file" / "watchlist.db")
+
+
+def test_tuning_an_entry_changes_only_what_is_given_in_one_audited_write(store: WatchlistStore) -> None:
+    entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="a", threshold=0.8).entry
+    revision = store.revision()
+
+    tuned = store.update_entry(entry.id, actor="bob", label="Fire (loading bay)", cameras=["bay"], notes="night")
+
+    assert (tuned.label, tuned.threshold, tuned.cameras, tuned.notes, tuned.enabled) == (
+        "Fire (loading bay)",
+        0.8,
+        ("bay",),
+        "night",
+        True,
+    )
+    assert store.get_entry(entry.id) == tuned and tuned.updated_at >= entry.updated_at
+    assert store.revision() > revision
+    last = store.audit(entry.id)[0]  # newest first
+    assert (last.actor, last.action) == ("bob", "entry.updated")
+    assert last.detail["changes"] == {
+        "label": ["fire", "Fire (loading bay)"],
+        "cameras": [[], ["bay"]],
+        "notes": ["", "night"],
+    }
+
+    assert store.update_entry(entry.id, actor="bob", threshold=None).threshold is None  # back to the kind's default
+    assert store.audit(entry.id)[0].detail["changes"] == {"threshold": [0.8, None]}
+
+
+def test_a_tuning_that_changes_nothing_or_is_invalid_writes_nothing(store: WatchlistStore) -> None:
+    entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="a", threshold=0.8).entry
+    revision, audit_rows = store.revision(), len(store.audit())
+
+    assert store.update_entry(entry.id, actor="b", label="fire", threshold=0.8) == store.get_entry(entry.id)
+    with pytest.raises(InvalidEntryError, match="threshold"):
+        store.update_entry(entry.id, actor="b", label="renamed", threshold=1.5)
+    with pytest.raises(InvalidEntryError, match="camera"):
+        store.update_entry(entry.id, actor="b", cameras=["a/b"])
+    with pytest.raises(EntryNotFoundError):
+        store.update_entry("0" * 32, actor="b", label="x")
+
+    assert (store.revision(), len(store.audit())) == (revision, audit_rows)
+    assert store.get_entry(entry.id).label == "fire"
+
+
+def test_the_index_follows_a_tuned_threshold_and_camera_scope(store: WatchlistStore) -> None:
+    entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="a", threshold=0.99).entry
+    index = WatchlistIndex.from_store(store, "anomaly", TEST_MODEL, default_threshold=0.75, dim=DIM)
+    query = unit(1, 1)[None, :]  # near the reference, but not 0.99 near
+    assert index.search(query) == [[]]
+
+    store.update_entry(entry.id, actor="a", threshold=0.5, cameras=["lobby"])
+    index.sync()
+
+    assert [m.entry_id for m in index.search(query, camera="lobby")[0]] == [entry.id]
+    assert index.search(query, camera="garage") == [[]]

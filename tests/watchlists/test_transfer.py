@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,11 @@ from watchlists.store import WatchlistStore
 
 
 @pytest.fixture
-def source(tmp_path: Path, scene_embedder: SceneEmbedder, reference_files: dict[str, Path]) -> Iterator[WatchlistStore]:
+def source(
+    new_watchlist_database: Callable[[], str], scene_embedder: SceneEmbedder, reference_files: dict[str, Path]
+) -> Iterator[WatchlistStore]:
     """Node A's watchlist: a scoped, thresholded astronaut entry with a coffee negative; a disabled chelsea entry."""
-    store = WatchlistStore(tmp_path / "a" / "watchlist.db")
+    store = WatchlistStore(new_watchlist_database())
     enroller = Enroller(store, scene_embedder, show_progress=False)
     astronaut = enroller.enroll(
         "anomaly", "astronaut", [reference_files["astronaut"]], actor="alice", threshold=0.8, cameras=["lobby"]
@@ -38,9 +40,9 @@ def source(tmp_path: Path, scene_embedder: SceneEmbedder, reference_files: dict[
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[WatchlistStore]:
-    """Node B's watchlist, empty."""
-    store = WatchlistStore(tmp_path / "b" / "watchlist.db")
+def target(new_watchlist_database: Callable[[], str]) -> Iterator[WatchlistStore]:
+    """Node B's watchlist, empty (on the same engine as node A's)."""
+    store = WatchlistStore(new_watchlist_database())
     yield store
     store.close()
 
