@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engines.backends.options import BackendOptions
 from streamer.errors import ConfigError
 
 ENV_PREFIX = "VIGIL_"
+
+
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+"""A path to a file that must exist when the config is read (secrets, certificates): a typo fails at start."""
 
 
 class _Section(BaseModel):
@@ -128,7 +138,7 @@ class AlertPolicyConfig(_Section):
 
 class WatchlistConfig(_Section):
     database: str = Field("data/watchlist.db", description="SQLite path, or postgresql://... for several nodes.")
-    password_file: Path | None = Field(
+    password_file: ExistingFile | None = Field(
         None, description="PostgreSQL: file holding the password when the URL has none; never put it in the YAML."
     )
     default_threshold: dict[Literal["face", "anomaly"], float] = Field(
@@ -143,33 +153,19 @@ class WatchlistConfig(_Section):
         " folder, beside storage.snapshots (data/index).",
     )
 
-    @field_validator("password_file")
-    @classmethod
-    def _password_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
-
 
 class TlsConfig(_Section):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: ExistingFile | None = None
+    cert_file: ExistingFile | None = None
+    key_file: ExistingFile | None = None
     insecure: bool = Field(False, description="Skip hostname verification (self-signed test brokers only).")
-
-    @field_validator("ca_file", "cert_file", "key_file")
-    @classmethod
-    def _must_exist(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
 
 
 class MqttConfig(_Section):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
-    password_file: Path | None = Field(None, description="File holding the password; never put it in the YAML.")
+    password_file: ExistingFile | None = Field(None, description="File holding the password; never put it in the YAML.")
     tls: TlsConfig | None = None
     topic_prefix: str = "vigil"
     qos: Literal[0, 1, 2] = 1
@@ -179,13 +175,6 @@ class MqttConfig(_Section):
         False, description="Announce each camera (status sensor) and its alerts (events) to Home Assistant."
     )
     ha_discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
 
     @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod
