@@ -15,13 +15,16 @@ import importlib.util
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from watchlists.embedding import Embedder
 from watchlists.errors import FacesNotAvailableError
 from watchlists.records import check_kind
+
+if TYPE_CHECKING:
+    from engines.backends.options import BackendOptions
 
 
 class ModelsSettings(Protocol):
@@ -32,7 +35,10 @@ class ModelsSettings(Protocol):
     face_embedder: str
     backend: str
     cache_dir: Path | None
-    threads: int
+
+    def backend_options(self) -> BackendOptions:
+        """Threads, precision, max batch and the rest, as the backends take them."""
+        ...
 
 
 class DeferredEmbedder:
@@ -102,14 +108,15 @@ class KindEmbedders:
         scene_embedder: Embedder | None = None,
         face_pipeline: Embedder | None = None,
     ) -> KindEmbedders:
-        """``configured`` from the config's ``models`` section (``streamer.config.ModelsConfig``)."""
+        """``configured`` from the config's ``models`` section (``streamer.config.ModelsConfig``): every backend
+        option the service uses (threads, precision, max batch, CUDA graphs, compile, calibration) applies here too."""
         return cls.configured(
             scene=models.scene,
             face_detector=models.face_detector,
             face_embedder=models.face_embedder,
             backend=models.backend,
             cache_dir=models.cache_dir,
-            threads=models.threads,
+            options=models.backend_options(),
             show_progress=show_progress,
             scene_embedder=scene_embedder,
             face_pipeline=face_pipeline,
@@ -125,6 +132,7 @@ class KindEmbedders:
         backend: str = "auto",
         cache_dir: Path | None = None,
         threads: int = 0,
+        options: BackendOptions | None = None,
         show_progress: bool = False,
         scene_embedder: Embedder | None = None,
         face_pipeline: Embedder | None = None,
@@ -132,6 +140,9 @@ class KindEmbedders:
         """The models a config names (``models`` section), faces only when ``engines.faces`` is installed.
 
         Args:
+            threads: intra-op CPU threads; used when ``options`` is not given.
+            options: backend options (``ModelsConfig.backend_options()``); ``max_batch`` also bounds each embedder's
+                batches.
             scene_embedder: an already loaded scene model to share (the live pipeline's), instead of loading one.
             face_pipeline: likewise for the face model.
         """
@@ -139,6 +150,7 @@ class KindEmbedders:
             "backend": backend,
             "cache_dir": cache_dir,
             "threads": threads,
+            "options": options,
             "show_progress": show_progress,
         }
 

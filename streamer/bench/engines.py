@@ -23,6 +23,7 @@ import onnxruntime as ort
 
 from engines.backends import BackendOptions, backend_unavailable_reason, create_backend
 from engines.backends.devices import cuda_available
+from engines.backends.onnxruntime import session_options
 from engines.export import export_model
 from engines.preprocess import preprocess_images
 from engines.registry import get_model_spec
@@ -85,7 +86,8 @@ def bench_engines(
         f"backend throughput vs a bare ONNX Runtime session (median of {repeats}, images/s)",
         ["model", "backend", "batch", "images/s", "spread", "ms/batch", f"x {BARE}", "ratio spread"],
         notes=[
-            f"{BARE}: onnxruntime.InferenceSession on the same export and tensor (threads={threads or 'all'}).",
+            f"{BARE}: onnxruntime.InferenceSession on the same export, tensor and session options "
+            f"(threads={threads or 'all'}).",
             "spread: min-max over repeats; each ratio pairs measurements taken in the same repeat.",
             *skipped,
         ],
@@ -107,10 +109,9 @@ def bench_engines(
 
 
 def _bare_session(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """A plain session with the backend's own options: measured in turns with the backend, one with other thread
+    settings would skew both (idle spinning workers of one hold the cores while the other runs)."""
+    session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     return lambda tensor: session.run(None, {input_name: tensor})[0]
 

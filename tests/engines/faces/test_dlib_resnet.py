@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
 from engines.errors import EngineError
@@ -105,16 +106,34 @@ def test_the_onnx_export_matches_dlib_and_the_pytorch_port(
     assert np.abs(exported - ported).max() <= 1e-5
 
 
-def test_the_onnx_graph_is_small_with_constant_padding_and_a_dynamic_batch(
+def test_the_onnx_graph_is_small_with_no_pad_nodes_and_a_dynamic_batch(
     face_embedder: FaceEmbedder, model_cache_dir: Path
 ) -> None:
     model = onnx.load(str(exported_model_path(SPEC, model_cache_dir)))
     ops = [node.op_type for node in model.graph.node]
 
-    assert ops.count("Conv") == 29 and ops.count("Pad") == 5  # 3 shortcuts gain channels, 2 main paths grow 3->4, 1->2
+    # dlib's 29, plus 3 second convolutions split where the shortcut's channels end, plus 3 identity pads (3->4, 1->2)
+    assert ops.count("Conv") == 35 and ops.count("Concat") == 3 and "Pad" not in ops
     assert not {"Shape", "Gather", "Range", "ConstantOfShape"} & set(ops)
     batch, *rest = model.graph.input[0].type.tensor_type.shape.dim
     assert batch.dim_param and [dim.dim_value for dim in rest] == [3, 150, 150]
+
+
+def test_onnx_runtime_keeps_the_whole_network_in_its_blocked_layout_with_every_add_and_relu_fused(
+    face_embedder: FaceEmbedder, model_cache_dir: Path, tmp_path: Path
+) -> None:
+    optimised = tmp_path / "optimised.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(optimised)
+    ort.InferenceSession(str(exported_model_path(SPEC, model_cache_dir)), options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(optimised)).graph.node
+    if not any(node.domain == "com.microsoft.nchwc" for node in nodes):
+        pytest.skip("ONNX Runtime has no blocked (NCHWc) kernels for this CPU")
+    ops = [node.op_type for node in nodes]
+
+    assert ops.count("ReorderInput") == 0 and ops.count("ReorderOutput") == 1  # once, before the final average
+    assert not {"Add", "Relu", "Pad"} & set(ops)
 
 
 def test_descriptors_are_dlibs_raw_vectors_not_unit_length(
