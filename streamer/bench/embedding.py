@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import onnxruntime as ort
 
+from engines.backends.onnxruntime import session_options
 from engines.export import exported_model_path
 from engines.scene import load_scene_embedder
 from streamer.bench.report import BenchTable, console, rate
@@ -33,9 +34,10 @@ CAMERAS = 8
 def bench_embedding(batch_sizes: tuple[int, ...], seconds: float) -> BenchTable:
     frames = list(demo_frames())[::25][:16]
     embedder = load_scene_embedder(threads=0, show_progress=True)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(exported_model_path(embedder.spec)), options, providers=["CPUExecutionProvider"])
+    # The backend's own session options: a bare session left spinning its threads after each run would slow
+    # whatever is measured next, and the comparison would measure that instead of the pipeline.
+    path = str(exported_model_path(embedder.spec))
+    session = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     table = BenchTable(
         f"scene embedding throughput ({embedder.version}, images/s)",
