@@ -235,14 +235,6 @@ class WatchlistStore(WatchlistReads):
             rows.append_audit(db, actor, "entry.updated", entry_id, {"changes": changes})
             return self._entry(db, entry_id)
 
-    def set_enabled(self, entry_id: str, enabled: bool, *, actor: str) -> Entry:
-        """Switch an entry on or off without losing its images (a disabled entry never matches)."""
-        with self._db.write() as db:
-            self._entry(db, entry_id)
-            db.execute("UPDATE entries SET enabled = ?, updated_at = ? WHERE id = ?", (bool(enabled), _now(), entry_id))
-            rows.append_audit(db, actor, "entry.enabled" if enabled else "entry.disabled", entry_id, {})
-            return self._entry(db, entry_id)
-
     def remove_entry(self, entry_id: str, *, actor: str) -> Entry:
         """Delete an entry with its images and embeddings; the audit log keeps what was removed."""
         with self._db.write() as db:

@@ -79,10 +79,10 @@ def test_a_disabled_entry_never_matches_and_matches_again_once_enabled(store: Wa
     entry = store.create_entry("anomaly", "fire", [new_image(NEAR, "n")], actor="t").entry
     index = _index(store)
 
-    store.set_enabled(entry.id, False, actor="t")
+    store.update_entry(entry.id, enabled=False, actor="t")
     assert index.sync() and index.search(QUERY) == [[]]
 
-    store.set_enabled(entry.id, True, actor="t")
+    store.update_entry(entry.id, enabled=True, actor="t")
     assert index.sync() and _labels(index.search(QUERY)[0]) == ["fire"]
 
 
@@ -235,7 +235,7 @@ def test_a_change_reads_only_the_vectors_the_index_lacks_and_removal_reads_none(
         store.remove_entry(fire.id, actor="t")
         assert index.sync() and _labels(index.search(QUERY)[0]) == ["fog"]
 
-        store.set_enabled(store.list_entries()[0].id, False, actor="t")
+        store.update_entry(store.list_entries()[0].id, enabled=False, actor="t")
         assert index.sync() and index.search(QUERY) == [[]] and index.image_count == 0
 
         assert store.fetched == [2, 1, 0, 0] and store.known == [0, 2, 3, 1] and store.full_reads == 0

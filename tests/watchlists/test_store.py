@@ -188,7 +188,7 @@ def test_the_revision_grows_with_every_committed_change_and_only_then(store: Wat
     seen.append(store.revision())
     store.add_images(entry.id, [new_image(unit(2), "b")], actor="a")
     seen.append(store.revision())
-    store.set_enabled(entry.id, False, actor="a")
+    store.update_entry(entry.id, enabled=False, actor="a")
     seen.append(store.revision())
     store.list_entries(), store.embeddings("anomaly", TEST_MODEL), store.audit()
     with pytest.raises(NoNewImagesError):
@@ -269,13 +269,13 @@ def test_unusable_entry_fields_are_refused_naming_the_field(
     [
         lambda s: s.get_entry("0" * 32),
         lambda s: s.remove_entry("0" * 32, actor="a"),
-        lambda s: s.set_enabled("0" * 32, False, actor="a"),
+        lambda s: s.update_entry("0" * 32, enabled=False, actor="a"),
         lambda s: s.add_images("0" * 32, [new_image(unit(1), "a")], actor="a"),
         lambda s: s.entry_images("0" * 32),
         lambda s: s.resolve_entry_id("0"),
         lambda s: s.image_bytes(999),
     ],
-    ids=["get", "remove", "set_enabled", "add_images", "entry_images", "resolve", "image_bytes"],
+    ids=["get", "remove", "update_entry", "add_images", "entry_images", "resolve", "image_bytes"],
 )
 def test_an_unknown_id_is_entry_not_found(
     store: WatchlistStore, plain_sql: PlainSql, call: Callable[[WatchlistStore], Any]
@@ -301,7 +301,7 @@ def test_embeddings_are_read_per_kind_and_model_and_disabled_entries_only_on_req
     off = store.create_entry("anomaly", "off", [new_image(unit(2), "b")], actor="a").entry
     store.create_entry("face", "jane", [new_image(unit(3), "c")], actor="a")
     store.create_entry("anomaly", "other model", [new_image(unit(4), "d", model_version="other@1")], actor="a")
-    store.set_enabled(off.id, False, actor="a")
+    store.update_entry(off.id, enabled=False, actor="a")
 
     enabled = store.embeddings("anomaly", TEST_MODEL)
     everything = store.embeddings("anomaly", TEST_MODEL, enabled_only=False)

@@ -40,7 +40,7 @@ def test_a_write_on_one_node_is_seen_by_another_nodes_revision_embeddings_and_in
         assert node_b.revision() > before
         assert node_b.embeddings("anomaly", TEST_MODEL).entry_ids == (entry.id,)
         assert index_b.sync() and [m.label for m in index_b.search(unit(1)[None])[0]] == ["fire"]
-        node_b.set_enabled(entry.id, False, actor="node-b")
+        node_b.update_entry(entry.id, enabled=False, actor="node-b")
         assert node_a.get_entry(entry.id).enabled is False
         assert [a.actor for a in node_a.audit(entry.id)] == ["node-b", "node-a"]
 

@@ -34,7 +34,7 @@ def source(
     ).entry
     enroller.add_negatives(astronaut.id, [reference_files["coffee"]], actor="alice")
     chelsea = enroller.enroll("anomaly", "chelsea", [reference_files["chelsea"]], actor="alice", notes="cat").entry
-    store.set_enabled(chelsea.id, False, actor="alice")
+    store.update_entry(chelsea.id, enabled=False, actor="alice")
     yield store
     store.close()
 
