@@ -96,7 +96,7 @@ def calibrate(
         genuine=genuine,
         impostor=impostor,
         target_fpr=target_fpr,
-        suggested_threshold=_threshold_for(impostor, target_fpr),
+        suggested_threshold=threshold_for_fpr(impostor, target_fpr),
     )
 
 
@@ -123,7 +123,7 @@ def _sampled_pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return np.minimum(first, second), np.maximum(first, second)
 
 
-def _threshold_for(impostor: np.ndarray, target_fpr: float) -> float | None:
+def threshold_for_fpr(impostor: np.ndarray, target_fpr: float) -> float | None:
     """The lowest threshold (to 4 decimals) at which at most ``target_fpr`` of impostor scores are at or over it."""
     if not len(impostor):
         return None
