@@ -214,6 +214,18 @@ class StorageConfig(_Section):
     keep_days: int = Field(30, ge=0)
 
 
+class ArchiveConfig(_Section):
+    """The keyframe archive behind forensic search (``vigil search``, ``POST /api/v1/search``): past keyframes'
+    scene embeddings and thumbnails under ``<data>/archive``, kept ``storage.keep_days``."""
+
+    enabled: bool = Field(True, description="Archive keyframes so that past footage can be searched by image.")
+    min_change: float = Field(
+        0.97, gt=0, le=1, description="Archive a keyframe when its cosine with the camera's last archived one is below."
+    )
+    every_s: float = Field(60.0, gt=0, description="Archive a keyframe anyway when the last one is this old.")
+    thumbnail_px: int = Field(320, ge=32, le=1920, description="Width of the archived thumbnails (JPEG).")
+
+
 class VigilConfig(_Section):
     """The whole service configuration (see DESIGN.md, "Config")."""
 
@@ -227,6 +239,7 @@ class VigilConfig(_Section):
     api: ApiConfig = ApiConfig()
     metrics: MetricsConfig = MetricsConfig()
     storage: StorageConfig = StorageConfig()
+    archive: ArchiveConfig = ArchiveConfig()
 
     @field_validator("cameras")
     @classmethod

@@ -22,6 +22,7 @@ from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.alerts.policy import AlertPolicy
 from streamer.alerts.snapshots import SnapshotWriter
+from streamer.archive.keyframes import KeyframeArchive
 from streamer.batcher import CrossCameraBatcher
 from streamer.config import VigilConfig
 from streamer.face_matcher import FaceMatcher
@@ -52,6 +53,7 @@ class PipelineParts:
     face_matcher: FaceMatcher | None = None
     on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
     indexes: tuple[WatchlistIndex, ...] = ()  # what the matchers search, for the API to share
+    archive: KeyframeArchive | None = None  # past keyframes for forensic search, when ``archive.enabled``
 
 
 class Pipeline:
@@ -95,6 +97,11 @@ class Pipeline:
         return self._parts.indexes
 
     @property
+    def archive(self) -> KeyframeArchive | None:
+        """The keyframe archive the pipeline records into (the API searches it), when it is on."""
+        return self._parts.archive
+
+    @property
     def cameras(self) -> list[CameraWorker]:
         return list(self._cameras)
 
@@ -118,6 +125,8 @@ class Pipeline:
             log.warning("inference thread did not stop within %.1fs", timeout)
         self._parts.publisher.stop(drain_timeout=timeout)
         self._parts.outbox.close()
+        if self._parts.archive is not None:
+            self._parts.archive.close()
         log.info("pipeline stopped")
 
     def submit(self, frame: Keyframe) -> None:
@@ -140,6 +149,8 @@ class Pipeline:
                 if now >= next_prune:
                     self._snapshots.prune()
                     self._parts.outbox.prune(self._config.storage.keep_days)
+                    if self._parts.archive is not None:
+                        self._parts.archive.prune()
                     next_prune = now + PRUNE_EVERY_S
                 batch = self._batcher.next_batch(timeout=0.5)
                 pending = [(event, None) for event in self._policy.expire(time.monotonic())]
@@ -166,6 +177,8 @@ class Pipeline:
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
+        if self._parts.archive is not None:  # never raises: a failed write is logged and counted
+            self._parts.archive.record(batch, embeddings.whole(), embedder.version)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []

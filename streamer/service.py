@@ -6,6 +6,7 @@ Kept apart from ``pipeline`` so that the pipeline only wires ready stages, and t
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from engines.scene import load_scene_embedder
 from streamer.alerts.event import AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
+from streamer.archive.keyframes import KeyframeArchive, archive_folder
 from streamer.config import VigilConfig
 from streamer.face_matcher import FaceMatcher
 from streamer.matcher import SceneMatcher
@@ -91,8 +93,21 @@ def build_pipeline(
         face_matcher=faces.matcher if faces is not None else None,
         on_alert=list(on_alert or []),
         indexes=(index,) if faces is None else (index, faces.index),
+        archive=_keyframe_archive(config),
     )
     return Pipeline(config, parts), store
+
+
+def _keyframe_archive(config: VigilConfig) -> KeyframeArchive | None:
+    """The keyframe archive when ``archive.enabled``; one that cannot be opened is logged and left off (matching
+    and alerts do not depend on it)."""
+    if not config.archive.enabled:
+        return None
+    try:
+        return KeyframeArchive(archive_folder(config.storage), config.archive, config.storage.keep_days)
+    except (OSError, sqlite3.Error) as exc:
+        log.error("keyframe archive off: cannot open %s: %s", archive_folder(config.storage), exc)
+        return None
 
 
 @dataclass(frozen=True)

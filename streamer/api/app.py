@@ -12,7 +12,18 @@ from streamer import __version__
 from streamer.api.context import ApiContext
 from streamer.api.errors import install_error_handlers
 from streamer.api.limits import BodyLimitMiddleware
-from streamer.api.routers import alerts, cameras, entry_state, health, images, match, references, ui, watchlist
+from streamer.api.routers import (
+    alerts,
+    cameras,
+    entry_state,
+    health,
+    images,
+    match,
+    references,
+    search,
+    ui,
+    watchlist,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -28,7 +39,7 @@ def create_api(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, watchlist, entry_state, references, images, alerts, cameras, match):
+    for module in (health, watchlist, entry_state, references, images, alerts, cameras, match, search):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ui.router)  # the admins' web page at /ui/ (no token; it calls the API with the admin's)

@@ -17,6 +17,7 @@ from fastapi import Request
 
 from streamer.alerts.outbox import AlertOutbox
 from streamer.api.tokens import ApiTokens
+from streamer.archive.keyframes import KeyframeArchive
 from streamer.sources.status import CameraStatus
 from watchlists.embedders import KindEmbedders
 from watchlists.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -59,6 +60,7 @@ class ApiContext:
         node_id: this node, as alerts name it.
         index_dir: where the search indexes are saved (``watchlist.index_dir``); ``None`` keeps them in memory.
         shared_indexes: indexes already built (the pipeline's), used instead of building a second copy.
+        archive: past keyframes for ``POST /search`` (the pipeline's); ``None`` when the archive is off.
     """
 
     store: WatchlistStore
@@ -72,6 +74,7 @@ class ApiContext:
     node_id: str = "node-1"
     index_dir: Path | None = None
     shared_indexes: Sequence[WatchlistIndex] = ()
+    archive: KeyframeArchive | None = None
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -120,6 +120,7 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         node_id=config.node_id,
         index_dir=index_dir(config),
         shared_indexes=pipeline.indexes,
+        archive=pipeline.archive,
     )
     server = ApiServer(create_api(context), api.bind, api.port)
     server.start()

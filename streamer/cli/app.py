@@ -10,7 +10,9 @@ import typer
 from engines.errors import VigilError
 from streamer.cli.api import tokens_app
 from streamer.cli.calibrate import calibrate_command
+from streamer.cli.evaluate import eval_command
 from streamer.cli.models import models_app
+from streamer.cli.search import search_command
 from streamer.cli.service import bench, demo, run
 from streamer.cli.watchlist import watchlist_app
 
@@ -28,6 +30,8 @@ app.command("run")(run)
 app.command("demo")(demo)
 app.command("bench")(bench)
 app.command("calibrate")(calibrate_command)
+app.command("eval")(eval_command)
+app.command("search")(search_command)
 
 
 @app.callback()
