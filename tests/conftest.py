@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.pipeline",
     "tests.fixtures.postgres",
     "tests.fixtures.browser",
+    "tests.fixtures.cli",
 ]

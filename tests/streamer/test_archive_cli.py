@@ -3,46 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import pytest
 
 from streamer.archive.keyframes import KeyframeArchive
-from streamer.cli import main
 from tests.fixtures.archive import fill_archive
-
-Vigil = Callable[..., tuple[int, str, str]]
+from tests.fixtures.cli import Vigil
 
 
 @pytest.fixture
-def vigil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, model_cache_dir: Path) -> Iterator[Vigil]:
+def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
     """``vigil`` in an empty folder whose ``vigil.yaml`` keeps node data in ``data/`` (the archive: data/archive)."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("VIGIL_")]:
-        monkeypatch.delenv(key)
     Path("vigil.yaml").write_text(f"models: {{backend: onnxruntime, cache_dir: '{model_cache_dir}', threads: 2}}\n")
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level  # the CLI installs its own log handler on stderr
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["vigil", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
+    return run_vigil
 
 
 @pytest.fixture

@@ -4,31 +4,16 @@ unusable dataset refused with exit code 2 and a message that names the problem."
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from streamer.cli import main
+from tests.fixtures.cli import Vigil
 from tests.watchlists.evaluation_samples import write_dataset
 
 DATABASE = Path("data/watchlist.db")  # relative to the test's working folder, as in the default config
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Vigil = Callable[..., Result]
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +26,13 @@ def scenes(tmp_path_factory: pytest.TempPathFactory, reference_images: dict[str,
 
 
 @pytest.fixture
-def vigil(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], model_cache_dir: Path
-) -> Iterator[Vigil]:
+def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
     """Run ``vigil`` in-process, as the console script does, in an empty folder holding a ``vigil.yaml``."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("VIGIL_")]:
-        monkeypatch.delenv(key)
     Path("vigil.yaml").write_text(
         f"models: {{backend: onnxruntime, cache_dir: '{model_cache_dir}', threads: 2}}\n"
         f"watchlist: {{database: {DATABASE}, default_threshold: {{face: 0.93, anomaly: 0.7}}}}\n"
     )
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level  # the CLI installs its own log handler on stderr
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["vigil", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    yield run
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
+    return run_vigil
 
 
 def test_the_report_names_the_mislabelled_probe_and_is_saved_as_json(vigil: Vigil, scenes: Path) -> None:

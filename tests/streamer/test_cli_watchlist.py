@@ -4,36 +4,23 @@ entries, negatives, export / import between nodes, re-embedding and matching."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engines.scene import SceneEmbedder
-from streamer.cli import main
 from streamer.devservices.mosquitto import free_port
 from streamer.devservices.postgres import PostgresServer
+from tests.fixtures.cli import Vigil
 from tests.watchlists.samples import write_reference_files
 from watchlists.store import WatchlistStore
 
 DATABASE = Path("data/watchlist.db")  # relative to the test's working folder, as in the default config
 SECRET = "Pa55-Secret"  # a database password that must never be printed
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Vigil = Callable[..., Result]
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +29,13 @@ def photos(tmp_path_factory: pytest.TempPathFactory, reference_images: dict[str,
 
 
 @pytest.fixture
-def vigil(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], model_cache_dir: Path
-) -> Iterator[Vigil]:
+def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
     """Run ``vigil`` in-process, as the console script does, in an empty folder holding a ``vigil.yaml``."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("VIGIL_")]:
-        monkeypatch.delenv(key)
     Path("vigil.yaml").write_text(
         f"models: {{backend: onnxruntime, cache_dir: '{model_cache_dir}', threads: 2}}\n"
         f"watchlist: {{database: {DATABASE}}}\n"
     )
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level  # the CLI installs its own log handler on stderr
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["vigil", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    yield run
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
+    return run_vigil
 
 
 @pytest.mark.parametrize(
