@@ -23,6 +23,7 @@ from streamer.api.routers import (
     search,
     ui,
     watchlist,
+    whoami,
 )
 
 API_PREFIX = "/api/v1"
@@ -39,7 +40,7 @@ def create_api(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, watchlist, entry_state, references, images, alerts, cameras, match, search):
+    for module in (health, whoami, watchlist, entry_state, references, images, alerts, cameras, match, search):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ui.router)  # the admins' web page at /ui/ (no token; it calls the API with the admin's)

@@ -1,8 +1,9 @@
 """The admins' web page in a real headless Chromium against the real API (uvicorn on a free port, a real SQLite
 store, the real scene model): signing in and out, adding entries with per-file results, the server's refusals shown
-verbatim with nothing stored, a viewer told it is read-only, an entry's images, editing it (only the changed fields
-sent; a refused value shown in the server's words, nothing changed), switching it off, removing it, the match test,
-alerts and cameras. Labels are typed with markup in them, to see them shown as text.
+verbatim with nothing stored, a viewer shown a read-only page from sign-in on (``GET /whoami``), an entry's images,
+editing it (only the changed fields sent; a refused value shown in the server's words, nothing changed), switching it
+off, removing it, the match test, alerts and cameras. Labels are typed with markup in them, to see them shown as
+text. The "Search footage" tab is tested in test_web_search.py.
 
 Screenshots land in /tmp (``vigil-web-*.png``) for a person to look at.
 """
@@ -233,21 +234,43 @@ def test_an_unknown_token_is_refused_at_sign_in_and_not_kept(page: WebPage, secr
     assert page.session_token() is None
 
 
-def test_a_viewer_sees_the_list_but_is_told_the_token_is_read_only_when_adding(
-    page: WebPage,
-    photo_bytes: dict[str, bytes],
-    photo_files: dict[str, Path],
+ADMIN_ONLY = ("add-entry", "edit-entry", "add-images", "add-negatives", "entry-toggle", "entry-remove")
+"""What changes the watchlist: a viewer is not offered these."""
+
+
+def test_a_viewer_sees_the_page_read_only_from_sign_in_and_after_a_reload(
+    page: WebPage, photo_bytes: dict[str, bytes]
 ) -> None:
     _create(page.api, LABEL, ("c.jpg", photo_bytes["coffee.jpg"]))
-    revision = page.api.store.revision()
     page.sign_in("viewer")
     page.wait(lambda: page.labels() == [LABEL])
+    note, who, offered = page.text("read-only"), page.text("whoami"), page.by_id("add-entry").is_displayed()
+    page.open_entry(LABEL)
+    page.wait(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "#entry-images img")) == 1)
+    page.screenshot("vigil-web-viewer.png")
+    offered_on_entry = [name for name in ADMIN_ONLY if page.by_id(name).is_displayed()]
+    page.driver.refresh()
+    page.wait(lambda: page.labels() == [LABEL])
+    reloaded = page.by_id("read-only").is_displayed() and not page.by_id("add-entry").is_displayed()
 
-    shown = page.add_entry("cat", [photo_files["chelsea.png"]])
+    assert (note, who, offered, offered_on_entry) == (
+        "this token is read-only (viewer)",
+        "viewer-1 (viewer)",
+        False,
+        [],
+    )
+    assert reloaded
 
-    assert shown.startswith("this token is read-only (viewer) — forbidden: token 'viewer-1' has role viewer")
-    assert shown.endswith("\nNothing was stored.")
-    assert page.api.store.revision() == revision and [e.label for e in page.api.store.list_entries()] == [LABEL]
+
+def test_signing_out_a_viewer_and_in_as_an_admin_offers_the_forms_again(page: WebPage) -> None:
+    page.sign_in("viewer")
+    page.wait(lambda: page.by_id("read-only").is_displayed())
+    page.by_id("signout").click()
+    page.sign_in("admin")
+    page.wait(lambda: page.by_id("entries-empty").is_displayed())
+
+    assert page.by_id("add-entry").is_displayed() and not page.by_id("read-only").is_displayed()
+    assert page.text("whoami") == "admin-1 (admin)"
 
 
 def test_an_admin_opens_an_entry_sees_its_images_switches_it_off_and_removes_it(

@@ -1,7 +1,8 @@
 // Vigil's admin page: signing in, the watchlist, a match test, alerts and cameras, all through the REST API (/api/v1).
-// One entry's view and the changes made there live in entry.js, loaded after this file; the two share the page's
-// globals (classic scripts, no build step): entry.js uses call, el, say, sayFailure, sayStored, path, fmtTime, show and
-// state from here, and this file calls its openEntry and forgetImages. Plain DOM, no framework. Every string from the
+// One entry's view and the changes made there live in entry.js, the footage search in search.js, both loaded after
+// this file; they share the page's globals (classic scripts, no build step): they use call, el, say, sayFailure,
+// sayStored, path, fmtTime, fmtScore, show and state from here, and this file calls openEntry and forgetImages
+// (entry.js) and forgetSearch (search.js). Plain DOM, no framework. Every string from the
 // server is put in the page as text (textContent or append), never as markup: labels, notes, file names and error
 // messages are user input.
 "use strict";
@@ -123,6 +124,36 @@ function signedIn(yes) {
   if (!yes) for (const view of document.querySelectorAll(".view")) view.hidden = true;
 }
 
+/** Who signed in; a viewer gets the page read-only from the start (the forms that would write are not offered)
+ * rather than finding out from the first refused write. `who` is GET /whoami's answer, or null when signed out. */
+function applyRole(who) {
+  const readOnly = who !== null && who.role !== "admin";
+  $("whoami").textContent = who ? `${who.name} (${who.role})` : "";
+  $("read-only").hidden = !readOnly;
+  document.body.classList.toggle("read-only", readOnly);
+}
+
+/** Ask the service whose token this tab holds: signed in with its role when it answers, else signed out, saying why
+ * (a bad token is refused here, before any view is shown). */
+async function startSession() {
+  const banner = $("auth-status");
+  let who;
+  try {
+    who = await call("GET", "/whoami");
+  } catch (failure) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    signedIn(false);
+    banner.textContent = AUTH_MESSAGES[failure.status] || `${failure.code}: ${failure.message}`;
+    banner.hidden = false;
+    $("token").focus();
+    return;
+  }
+  banner.hidden = true;
+  applyRole(who);
+  signedIn(true);
+  await show("watchlist");
+}
+
 async function signIn(event) {
   event.preventDefault();
   const token = $("token").value.trim();
@@ -136,21 +167,14 @@ async function signIn(event) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   banner.hidden = true;
-  try {
-    await call("GET", "/watchlist");
-  } catch (failure) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    banner.textContent = AUTH_MESSAGES[failure.status] || `${failure.code}: ${failure.message}`;
-    banner.hidden = false;
-    return;
-  }
-  signedIn(true);
-  show("watchlist");
+  await startSession();
 }
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   forgetImages();
+  forgetSearch();
+  applyRole(null);
   for (const body of document.querySelectorAll("tbody")) body.replaceChildren();
   for (const box of document.querySelectorAll(".result, .status, .thumbs, .facts")) box.replaceChildren();
   for (const form of document.querySelectorAll("form")) form.reset();
@@ -163,7 +187,14 @@ function signOut() {
 
 // ---- views ----
 
-const loaders = { watchlist: loadEntries, alerts: loadAlerts, cameras: loadCameras, match: null, entry: null };
+const loaders = {
+  watchlist: loadEntries,
+  alerts: loadAlerts,
+  cameras: loadCameras,
+  match: null,
+  search: null,
+  entry: null,
+};
 
 function show(name) {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
@@ -340,8 +371,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("alerts-camera").addEventListener("change", loadAlerts);
   $("refresh-cameras").addEventListener("click", loadCameras);
   showNode();
-  const signedInAlready = Boolean(sessionStorage.getItem(TOKEN_KEY));
-  signedIn(signedInAlready);
-  if (signedInAlready) show("watchlist");
+  signedIn(false);
+  if (sessionStorage.getItem(TOKEN_KEY)) startSession(); // a reload: the role may have changed meanwhile
   else $("token").focus();
 });

@@ -27,6 +27,7 @@ def _create(api: Api, photo_bytes: dict[str, bytes]) -> dict[str, Any]:
         ("/ui/", 200, "text/html; charset=utf-8", b'<script src="app.js" defer></script>'),
         ("/ui/app.js", 200, "text/javascript; charset=utf-8", b'const API = "../api/v1";'),
         ("/ui/entry.js", 200, "text/javascript; charset=utf-8", b"async function renderEntry()"),
+        ("/ui/search.js", 200, "text/javascript; charset=utf-8", b"async function searchFootage(event)"),
         ("/ui/app.css", 200, "text/css; charset=utf-8", b".visually-hidden"),
         ("/ui/index.html", 404, "application/json", b'"code":"not_found"'),
         ("/ui/..%2Fapp.py", 404, "application/json", b'"code":"not_found"'),
@@ -53,7 +54,9 @@ def test_the_root_redirects_to_the_page_relatively(api: Api, path: str) -> None:
 
 
 def test_no_page_file_reaches_out_of_the_node(api: Api) -> None:
-    page = b"".join(api.client.get(f"/ui/{name}").content for name in ("", "app.js", "entry.js", "app.css"))
+    page = b"".join(
+        api.client.get(f"/ui/{name}").content for name in ("", "app.js", "entry.js", "search.js", "app.css")
+    )
 
     assert b"http://" not in page and b"https://" not in page and b"//cdn" not in page
     assert b"innerHTML" not in page and b"outerHTML" not in page and b"insertAdjacentHTML" not in page
@@ -131,5 +134,6 @@ def test_the_new_routes_are_documented_and_the_page_is_not(api: Api) -> None:
     assert {
         "/api/v1/watchlist/{entry_id}/images/{image_id}",
         "/api/v1/watchlist/{entry_id}/negatives/{negative_id}",
+        "/api/v1/whoami",
     } <= set(paths)
     assert not any(path == "/" or path.startswith("/ui") for path in paths)
