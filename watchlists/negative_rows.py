@@ -8,18 +8,22 @@ the store opened.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+from watchlists.batched_sql import insert_rows, insert_rows_returning, select_in
 from watchlists.database import SqlConnection
 from watchlists.errors import NegativeConflictError
 from watchlists.records import DuplicateImage, NewImage, StoredImage
-from watchlists.rows import VECTOR_DTYPE, check_dim, image, inserted_id
+from watchlists.rows import VECTOR_DTYPE, check_dim, image, read_back
 
 NEGATIVE_SELECT = """
 SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at,
        (SELECT string_agg(m.model_version, '\n') FROM negative_embeddings m WHERE m.negative_id = i.id)
 FROM negatives i {where} ORDER BY i.id
 """
+
+_NEGATIVE_COLUMNS = "negatives (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
 
 # Parameters: the model version first, then those of ``where`` (which filters on ``e``, the entries).
 NEGATIVE_VECTOR_SELECT = """
@@ -31,49 +35,49 @@ JOIN entries e ON e.id = i.entry_id
 """
 
 
-def negative(db: SqlConnection, negative_id: int) -> StoredImage:
-    """The stored negative with this id (which must exist: it was just written or read)."""
-    row = db.execute(NEGATIVE_SELECT.format(where="WHERE i.id = ?"), (negative_id,)).fetchone()
-    return image(row, negative=True)
-
-
 def insert_negatives(
     db: SqlConnection, entry_id: str, images: Sequence[NewImage], actor: str, now: str
 ) -> tuple[list[StoredImage], list[DuplicateImage]]:
     """Insert each negative with its embedding, skipping (and reporting) those the entry already has.
+
+    Batched as ``rows.insert_images`` is: every check before the first insert, then multi-row inserts.
 
     Raises:
         NegativeConflictError: an image is one of the entry's own references (nothing of this call is kept: the
             caller's transaction rolls back).
         EmbeddingMismatchError: an embedding's dimension differs from what its model already has stored.
     """
-    added: list[StoredImage] = []
-    skipped: list[DuplicateImage] = []
+    own = _ids_by_sha256(db, "images", entry_id, [new.sha256 for new in images])
+    stored = _ids_by_sha256(db, "negatives", entry_id, [new.sha256 for new in images])
+    skipped: list[NewImage] = []
+    fresh: dict[str, NewImage] = {}
     dims: dict[str, int] = {}
     for new in images:
-        own = db.execute("SELECT id FROM images WHERE sha256 = ? AND entry_id = ?", (new.sha256, entry_id)).fetchone()
-        if own is not None:
+        if new.sha256 in own:
             raise NegativeConflictError(
-                f"{new.source} is reference image {own[0]} of entry {entry_id}; it cannot also be its negative"
+                f"{new.source} is reference image {own[new.sha256]} of entry {entry_id}; it cannot also be its negative"
             )
-        found = db.execute(
-            "SELECT id FROM negatives WHERE sha256 = ? AND entry_id = ?", (new.sha256, entry_id)
-        ).fetchone()
-        if found is not None:
-            skipped.append(DuplicateImage(new.source, new.sha256, entry_id, int(found[0])))
+        if new.sha256 in stored or new.sha256 in fresh:
+            skipped.append(new)
             continue
         check_dim(db, dims, new.model_version, new.embedding.size, new.source)
-        negative_id = inserted_id(
-            db.execute(
-                "INSERT INTO negatives (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (entry_id, new.sha256, new.media_type, new.data, new.width, new.height, new.source, actor, now),
-            )
-        )
-        db.execute(
-            "INSERT INTO negative_embeddings (negative_id, model_version, dim, vector, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (negative_id, new.model_version, new.embedding.size, new.embedding.astype(VECTOR_DTYPE).tobytes(), now),
-        )
-        added.append(negative(db, negative_id))
-    return added, skipped
+        fresh[new.sha256] = new
+    values = [
+        (entry_id, n.sha256, n.media_type, n.data, n.width, n.height, n.source, actor, now) for n in fresh.values()
+    ]
+    new_ids = dict(insert_rows_returning(db, _NEGATIVE_COLUMNS, values, "sha256, id"))
+    ids = [int(new_ids[sha]) for sha in fresh]
+    embedding_rows = [
+        (negative_id, n.model_version, n.embedding.size, n.embedding.astype(VECTOR_DTYPE).tobytes(), now)
+        for negative_id, n in zip(ids, fresh.values(), strict=True)
+    ]
+    insert_rows(db, "negative_embeddings (negative_id, model_version, dim, vector, created_at)", embedding_rows)
+    stored |= {n.sha256: negative_id for negative_id, n in zip(ids, fresh.values(), strict=True)}
+    added = read_back(db, NEGATIVE_SELECT, ids, functools.partial(image, negative=True))
+    return added, [DuplicateImage(new.source, new.sha256, entry_id, stored[new.sha256]) for new in skipped]
+
+
+def _ids_by_sha256(db: SqlConnection, table: str, entry_id: str, hashes: Sequence[str]) -> dict[str, int]:
+    """Which of these hashes the entry already has in ``table`` (``images`` or ``negatives``), with their ids."""
+    sql = f"SELECT sha256, id FROM {table} WHERE entry_id = ? AND sha256 IN ({{values}})"
+    return {row[0]: int(row[1]) for row in select_in(db, sql, hashes, (entry_id,))}

@@ -4,7 +4,8 @@ Kept apart from ``store`` so the store reads as its transactions, and so the col
 right beside the function that depends on it. Every function here runs inside a transaction the store opened.
 
 The SQL is written once for both engines: ``?`` placeholders only (PostgreSQL's connection translates them),
-``RETURNING id`` for new ids, ``string_agg`` for lists (SQLite before 3.44 gets it from ``database_sqlite``).
+``RETURNING`` for new ids, ``string_agg`` for lists (SQLite before 3.44 gets it from ``database_sqlite``). Inserts
+go in multi-row batches (``batched_sql``), every check done before the first one.
 The converters take what either engine returns: SQLite gives times and JSON as text, PostgreSQL as ``datetime``
 and decoded ``jsonb``.
 """
@@ -12,13 +13,14 @@ and decoded ``jsonb``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from watchlists.database import SqlConnection, SqlCursor
+from watchlists.batched_sql import insert_rows, insert_rows_returning, select_in
+from watchlists.database import SqlConnection
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.records import (
     AuditRecord,
@@ -126,12 +128,6 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def inserted_id(cursor: SqlCursor) -> int:
-    """The id an ``INSERT ... RETURNING id`` produced (read whole, so SQLite finishes the statement)."""
-    [(new_id,)] = cursor.fetchall()
-    return int(new_id)
-
-
 def embedding_set(
     kind: Kind,
     model_version: str,
@@ -164,42 +160,54 @@ def _matrix(vector_rows: Sequence[Sequence[Any]], dim: int) -> np.ndarray:
     return stacked.reshape(len(vector_rows), dim).astype(np.float32)
 
 
+_IMAGE_COLUMNS = "images (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
+_EMBEDDING_COLUMNS = "{table} ({key}, model_version, dim, vector, created_at)"
+
+
 def insert_images(
     db: SqlConnection, entry_id: str, images: Sequence[NewImage], actor: str, now: str
 ) -> tuple[list[StoredImage], list[DuplicateImage]]:
-    """Insert each image with its embedding, skipping (and reporting) bytes already stored under any entry."""
-    added: list[StoredImage] = []
-    duplicates: list[DuplicateImage] = []
+    """Insert each image with its embedding, skipping (and reporting) bytes already stored under any entry.
+
+    Batched so that a big enrollment costs a handful of statements, not four per image (each a round trip on
+    PostgreSQL, and each firing its revision trigger): one lookup of the hashes already stored, every check
+    (duplicates, in the batch too, and dimensions) before the first insert, then multi-row inserts and one read-back.
+    """
+    found = select_in(
+        db, "SELECT sha256, entry_id, id FROM images WHERE sha256 IN ({values})", [n.sha256 for n in images]
+    )
+    owners = {row[0]: (row[1], int(row[2])) for row in found}
+    duplicates: list[NewImage] = []  # reported against the first copy, stored or in this batch
+    fresh: dict[str, NewImage] = {}
     dims: dict[str, int] = {}
     for new in images:
-        owner = db.execute("SELECT entry_id, id FROM images WHERE sha256 = ?", (new.sha256,)).fetchone()
-        if owner is not None:
-            duplicates.append(DuplicateImage(new.source, new.sha256, owner[0], int(owner[1])))
+        if new.sha256 in owners or new.sha256 in fresh:
+            duplicates.append(new)
             continue
         _check_dim(db, dims, new)
-        values = {
-            "entry_id": entry_id,
-            "sha256": new.sha256,
-            "media_type": new.media_type,
-            "bytes": new.data,
-            "width": new.width,
-            "height": new.height,
-            "source": new.source,
-            "added_by": actor,
-            "added_at": now,
-        }
-        image_id = inserted_id(
-            db.execute(
-                f"INSERT INTO images ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) RETURNING id",
-                tuple(values.values()),
-            )
-        )
-        db.execute(
-            "INSERT INTO embeddings (image_id, model_version, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
-            (image_id, new.model_version, new.embedding.size, new.embedding.astype(VECTOR_DTYPE).tobytes(), now),
-        )
-        added.append(image(db.execute(IMAGE_SELECT.format(where="WHERE i.id = ?"), (image_id,)).fetchone()))
-    return added, duplicates
+        fresh[new.sha256] = new
+    image_rows = [
+        (entry_id, n.sha256, n.media_type, n.data, n.width, n.height, n.source, actor, now) for n in fresh.values()
+    ]
+    new_ids = dict(insert_rows_returning(db, _IMAGE_COLUMNS, image_rows, "sha256, id"))
+    ids = [int(new_ids[sha]) for sha in fresh]
+    embedding_rows = [
+        (image_id, n.model_version, n.embedding.size, n.embedding.astype(VECTOR_DTYPE).tobytes(), now)
+        for image_id, n in zip(ids, fresh.values(), strict=True)
+    ]
+    insert_rows(db, _EMBEDDING_COLUMNS.format(table="embeddings", key="image_id"), embedding_rows)
+    owners |= {sha: (entry_id, image_id) for sha, image_id in zip(fresh, ids, strict=True)}
+    reported = [DuplicateImage(new.source, new.sha256, *owners[new.sha256]) for new in duplicates]
+    return read_back(db, IMAGE_SELECT, ids, image), reported
+
+
+def read_back(
+    db: SqlConnection, select: str, ids: Sequence[int], convert: Callable[[Sequence[Any]], StoredImage]
+) -> list[StoredImage]:
+    """The rows just inserted with these ids, as ``select`` (``IMAGE_SELECT``'s shape) reads them, in ``ids`` order."""
+    found = select_in(db, select.format(where="WHERE i.id IN ({values})"), ids)
+    by_id = {int(row[0]): convert(row) for row in found}
+    return [by_id[i] for i in ids]
 
 
 def check_dim(db: SqlConnection, dims: dict[str, int], model_version: str, size: int, source: str) -> None:
@@ -252,22 +260,19 @@ def insert_embeddings(
         How many image and negative embeddings were written.
     """
     dims: dict[str, int] = {}
-    written = [0, 0]
     for new in embeddings:
         check_dim(db, dims, model_version, new.vector.size, f"image {new.image_id}")
-        table, key, owner = _NEGATIVE_TABLES if new.negative else _IMAGE_TABLES
-        cursor = db.execute(
-            f"INSERT INTO {table} ({key}, model_version, dim, vector, created_at)"
-            f" SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM {owner} WHERE id = ?)"
-            " ON CONFLICT DO NOTHING",
-            (
-                new.image_id,
-                model_version,
-                new.vector.size,
-                new.vector.astype(VECTOR_DTYPE).tobytes(),
-                now,
-                new.image_id,
-            ),
+    written = []
+    for negative, (table, key, owner) in ((False, _IMAGE_TABLES), (True, _NEGATIVE_TABLES)):
+        wanted = [new for new in embeddings if bool(new.negative) == negative]
+        found = select_in(db, f"SELECT id FROM {owner} WHERE id IN ({{values}})", [new.image_id for new in wanted])
+        present = {int(row[0]) for row in found}  # checked under the write lock, so it stays true until commit
+        values = [
+            (new.image_id, model_version, new.vector.size, new.vector.astype(VECTOR_DTYPE).tobytes(), now)
+            for new in wanted
+            if new.image_id in present
+        ]
+        written.append(
+            insert_rows(db, _EMBEDDING_COLUMNS.format(table=table, key=key), values, "ON CONFLICT DO NOTHING")
         )
-        written[int(new.negative)] += cursor.rowcount
     return written[0], written[1]

@@ -19,6 +19,7 @@ import pytest
 
 from tests.watchlists.conftest import PlainSql
 from tests.watchlists.samples import DIM, TEST_MODEL, new_image, unit
+from watchlists import batched_sql
 from watchlists.database import open_database
 from watchlists.errors import (
     AmbiguousEntryIdError,
@@ -30,6 +31,7 @@ from watchlists.errors import (
     StoreError,
 )
 from watchlists.index import WatchlistIndex
+from watchlists.records import NewEmbedding
 from watchlists.store import WatchlistStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -372,3 +374,98 @@ def test_the_index_follows_a_tuned_threshold_and_camera_scope(store: WatchlistSt
 
     assert [m.entry_id for m in index.search(query, camera="lobby")[0]] == [entry.id]
     assert index.search(query, camera="garage") == [[]]
+
+
+def _random_units(count: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    ("insert_parameters", "insert_bytes"),
+    [
+        (batched_sql.INSERT_PARAMETERS, batched_sql.INSERT_BYTES),
+        (90, batched_sql.INSERT_BYTES),  # 10 image rows a statement
+        (batched_sql.INSERT_PARAMETERS, 1),  # every row over the byte budget: one a statement
+    ],
+)
+def test_a_bulk_enrollment_stores_every_image_with_its_embedding_and_ids_in_order(
+    store: WatchlistStore,
+    plain_sql: PlainSql,
+    monkeypatch: pytest.MonkeyPatch,
+    insert_parameters: int,
+    insert_bytes: int,
+) -> None:
+    monkeypatch.setattr(batched_sql, "INSERT_PARAMETERS", insert_parameters)
+    monkeypatch.setattr(batched_sql, "INSERT_BYTES", insert_bytes)
+    vectors = _random_units(1_203, seed=1)  # more than two IN-list chunks (500 each)
+    images = [new_image(v, f"bulk {i}") for i, v in enumerate(vectors)]
+
+    result = store.create_entry("anomaly", "crowd", images, actor="t")
+
+    ids = [i.id for i in result.added]
+    assert [i.source for i in result.added] == [i.source for i in images] and ids == sorted(set(ids))
+    assert [i.sha256 for i in store.entry_images(result.entry.id)] == [i.sha256 for i in images]
+    stored = store.embeddings("anomaly", TEST_MODEL)
+    assert stored.image_ids.tolist() == ids
+    np.testing.assert_array_equal(stored.vectors, vectors)
+    assert _counts(plain_sql) == {"entries": 1, "images": 1_203, "embeddings": 1_203, "audit_log": 1}
+
+    new_model = "test-model@000000000002"
+    reembedded = [NewEmbedding(i, False, v) for i, v in zip(ids, vectors[::-1], strict=True)]
+    skipped = [reembedded[0], NewEmbedding(10**9, False, vectors[0])]  # a repeat, and an image no longer stored
+    assert store.add_embeddings(new_model, reembedded + skipped, actor="t") == 1_203
+    np.testing.assert_array_equal(store.embeddings("anomaly", new_model).vectors, vectors[::-1])
+
+
+def test_duplicates_in_the_middle_of_a_bulk_enrollment_are_reported_and_the_rest_stored(
+    store: WatchlistStore, plain_sql: PlainSql
+) -> None:
+    kept = store.create_entry("anomaly", "fire", [new_image(unit(1), "kept")], actor="t")
+    images = [new_image(v, f"bulk {i}") for i, v in enumerate(_random_units(600, seed=2))]
+    images[300] = new_image(unit(1), "kept")  # stored under another entry
+    images[450] = images[7]  # repeated in the same batch
+
+    result = store.create_entry("anomaly", "crowd", images, actor="t")
+
+    first_copy = result.added[7]
+    assert [(d.source, d.entry_id, d.image_id) for d in result.duplicates] == [
+        ("kept.png", kept.entry.id, kept.added[0].id),
+        ("bulk 7.png", result.entry.id, first_copy.id),
+    ]
+    assert [i.source for i in result.added] == [i.source for n, i in enumerate(images) if n not in (300, 450)]
+    assert _counts(plain_sql) == {"entries": 2, "images": 599, "embeddings": 599, "audit_log": 2}
+
+
+def test_a_bad_embedding_in_the_middle_of_a_bulk_enrollment_leaves_nothing_written(
+    store: WatchlistStore, plain_sql: PlainSql
+) -> None:
+    images = [new_image(v, f"bulk {i}") for i, v in enumerate(_random_units(600, seed=3))]
+    images[400] = new_image(unit(1, dim=DIM + 1), "wrong")
+    revision = store.revision()
+
+    with pytest.raises(EmbeddingMismatchError, match=r"wrong\.png: embedding has 9 dimensions"):
+        store.create_entry("anomaly", "crowd", images, actor="t")
+
+    assert _counts(plain_sql) == {"entries": 0, "images": 0, "embeddings": 0, "audit_log": 0}
+    assert store.revision() == revision
+
+
+def test_a_bulk_of_negatives_is_stored_in_order_and_repeats_are_reported_against_the_first_copy(
+    store: WatchlistStore,
+) -> None:
+    entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "reference")], actor="t").entry
+    negatives = [new_image(v, f"not fire {i}") for i, v in enumerate(_random_units(700, seed=4))]
+    earlier = store.add_negatives(entry.id, negatives[:1], actor="t").added[0]
+    negatives.append(negatives[0])  # stored by the earlier call
+    negatives.append(negatives[600])  # repeated in this batch
+
+    result = store.add_negatives(entry.id, negatives[1:], actor="t")
+
+    assert [n.source for n in result.added] == [n.source for n in negatives[1:700]]
+    assert all(n.negative for n in result.added) and [n.id for n in result.added] == sorted(n.id for n in result.added)
+    assert [(d.source, d.image_id) for d in result.duplicates] == [
+        ("not fire 0.png", earlier.id),
+        ("not fire 600.png", result.added[599].id),
+    ]
+    assert len(store.embeddings("anomaly", TEST_MODEL).negative_entry_ids) == 700
