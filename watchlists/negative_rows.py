@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from watchlists.batched_sql import insert_rows, insert_rows_returning, select_in
+from watchlists.batched_sql import select_in
 from watchlists.database import SqlConnection
 from watchlists.errors import NegativeConflictError
 from watchlists.records import DuplicateImage, NewImage, StoredImage
-from watchlists.rows import VECTOR_DTYPE, check_dim, image, read_back
+from watchlists.rows import check_dim, image, insert_with_embeddings, read_back
 
 NEGATIVE_SELECT = """
 SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.added_by, i.added_at,
@@ -23,7 +23,6 @@ SELECT i.id, i.entry_id, i.sha256, i.media_type, i.width, i.height, i.source, i.
 FROM negatives i {where} ORDER BY i.id
 """
 
-_NEGATIVE_COLUMNS = "negatives (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
 
 # Parameters: the model version first, then those of ``where`` (which filters on ``e``, the entries).
 NEGATIVE_VECTOR_SELECT = """
@@ -62,16 +61,9 @@ def insert_negatives(
             continue
         check_dim(db, dims, new.model_version, new.embedding.size, new.source)
         fresh[new.sha256] = new
-    values = [
-        (entry_id, n.sha256, n.media_type, n.data, n.width, n.height, n.source, actor, now) for n in fresh.values()
-    ]
-    new_ids = dict(insert_rows_returning(db, _NEGATIVE_COLUMNS, values, "sha256, id"))
-    ids = [int(new_ids[sha]) for sha in fresh]
-    embedding_rows = [
-        (negative_id, n.model_version, n.embedding.size, n.embedding.astype(VECTOR_DTYPE).tobytes(), now)
-        for negative_id, n in zip(ids, fresh.values(), strict=True)
-    ]
-    insert_rows(db, "negative_embeddings (negative_id, model_version, dim, vector, created_at)", embedding_rows)
+    ids = insert_with_embeddings(
+        db, "negatives", "negative_embeddings", "negative_id", entry_id, list(fresh.values()), actor, now
+    )
     stored |= {n.sha256: negative_id for negative_id, n in zip(ids, fresh.values(), strict=True)}
     added = read_back(db, NEGATIVE_SELECT, ids, functools.partial(image, negative=True))
     return added, [DuplicateImage(new.source, new.sha256, entry_id, stored[new.sha256]) for new in skipped]

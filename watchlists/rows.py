@@ -160,7 +160,7 @@ def _matrix(vector_rows: Sequence[Sequence[Any]], dim: int) -> np.ndarray:
     return stacked.reshape(len(vector_rows), dim).astype(np.float32)
 
 
-_IMAGE_COLUMNS = "images (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
+_IMAGE_COLUMNS = "{table} (entry_id, sha256, media_type, bytes, width, height, source, added_by, added_at)"
 _EMBEDDING_COLUMNS = "{table} ({key}, model_version, dim, vector, created_at)"
 
 
@@ -186,19 +186,33 @@ def insert_images(
             continue
         _check_dim(db, dims, new)
         fresh[new.sha256] = new
-    image_rows = [
-        (entry_id, n.sha256, n.media_type, n.data, n.width, n.height, n.source, actor, now) for n in fresh.values()
-    ]
-    new_ids = dict(insert_rows_returning(db, _IMAGE_COLUMNS, image_rows, "sha256, id"))
-    ids = [int(new_ids[sha]) for sha in fresh]
-    embedding_rows = [
-        (image_id, n.model_version, n.embedding.size, n.embedding.astype(VECTOR_DTYPE).tobytes(), now)
-        for image_id, n in zip(ids, fresh.values(), strict=True)
-    ]
-    insert_rows(db, _EMBEDDING_COLUMNS.format(table="embeddings", key="image_id"), embedding_rows)
+    ids = insert_with_embeddings(db, "images", "embeddings", "image_id", entry_id, list(fresh.values()), actor, now)
     owners |= {sha: (entry_id, image_id) for sha, image_id in zip(fresh, ids, strict=True)}
     reported = [DuplicateImage(new.source, new.sha256, *owners[new.sha256]) for new in duplicates]
     return read_back(db, IMAGE_SELECT, ids, image), reported
+
+
+def insert_with_embeddings(
+    db: SqlConnection,
+    table: str,
+    embedding_table: str,
+    key: str,
+    entry_id: str,
+    images: Sequence[NewImage],
+    actor: str,
+    now: str,
+) -> list[int]:
+    """Insert checked ``images`` of an entry into ``table`` (``images`` or ``negatives``) and each one's embedding into
+    ``embedding_table`` (keyed by ``key``), in multi-row statements; the new ids, in the order of ``images``."""
+    image_rows = [(entry_id, n.sha256, n.media_type, n.data, n.width, n.height, n.source, actor, now) for n in images]
+    new_ids = dict(insert_rows_returning(db, _IMAGE_COLUMNS.format(table=table), image_rows, "sha256, id"))
+    ids = [int(new_ids[n.sha256]) for n in images]
+    embedding_rows = [
+        (image_id, n.model_version, n.embedding.size, n.embedding.astype(VECTOR_DTYPE).tobytes(), now)
+        for image_id, n in zip(ids, images, strict=True)
+    ]
+    insert_rows(db, _EMBEDDING_COLUMNS.format(table=embedding_table, key=key), embedding_rows)
+    return ids
 
 
 def read_back(
