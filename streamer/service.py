@@ -22,6 +22,7 @@ from streamer.face_matcher import FaceMatcher
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
+from watchlists.embedding import Embedder
 from watchlists.index import WatchlistIndex
 from watchlists.reembed import reembed
 from watchlists.store import WatchlistStore
@@ -57,14 +58,7 @@ def build_pipeline(
         options=config.models.backend_options(),
     )
     store = WatchlistStore(config.watchlist.database, password_file=config.watchlist.password_file)
-    reembed(store, "anomaly", embedder, actor="service")  # a no-op unless the model changed since enrollment
-    index = WatchlistIndex.from_store(
-        store,
-        "anomaly",
-        embedder.version,
-        default_threshold=config.watchlist.default_threshold["anomaly"],
-        index_dir=index_dir(config),
-    )
+    index = _current_index(config, store, "anomaly", embedder)
 
     faces = _face_matcher(config, store, metrics)
 
@@ -110,6 +104,19 @@ def _keyframe_archive(config: VigilConfig) -> KeyframeArchive | None:
         return None
 
 
+def _current_index(config: VigilConfig, store: WatchlistStore, kind: str, model: Embedder) -> WatchlistIndex:
+    """``kind``'s index for the live model: its images re-embedded first when the model changed since enrollment
+    (a no-op otherwise), then the saved index loaded and caught up, or built from the store."""
+    reembed(store, kind, model, actor="service")
+    return WatchlistIndex.from_store(
+        store,
+        kind,
+        model.version,
+        default_threshold=config.watchlist.default_threshold[kind],
+        index_dir=index_dir(config),
+    )
+
+
 @dataclass(frozen=True)
 class _FaceStage:
     matcher: FaceMatcher
@@ -131,14 +138,7 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
         show_progress=True,
         options=config.models.backend_options(),
     )
-    reembed(store, "face", faces, actor="service")
-    index = WatchlistIndex.from_store(
-        store,
-        "face",
-        faces.version,
-        default_threshold=config.watchlist.default_threshold["face"],
-        index_dir=index_dir(config),
-    )
+    index = _current_index(config, store, "face", faces)
     matcher = FaceMatcher(
         faces, index, metrics, config.watchlist.top_k, unknown_faces=config.alerts.unknown_faces,
         unknown_threshold=config.watchlist.default_threshold["face"],
