@@ -42,6 +42,16 @@ class UploadForm:
     fields: dict[str, list[str]] = field(default_factory=dict)
     images: list[CheckedImage] = field(default_factory=list)
 
+    def single_image(self, name: str) -> CheckedImage:
+        """The one image of a route that takes exactly one (``POST /match``, ``POST /search``).
+
+        Raises:
+            InvalidRequestError: none or several were sent; ``name`` is the form field, for the message.
+        """
+        if len(self.images) != 1:
+            raise InvalidRequestError(f"{name}: send exactly one image, got {len(self.images)}")
+        return self.images[0]
+
     def text(self, name: str, default: str | None = None) -> str | None:
         """The last value of a text field, or ``default``."""
         values = self.fields.get(name)

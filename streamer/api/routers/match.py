@@ -31,8 +31,7 @@ _FIELDS = {"kind": "face or anomaly (default)", "top_k": "at most this many entr
 async def match(request: Request, context: Context, _: Viewer) -> MatchesResponse:
     """The entries the image matches, best first (only those at or over their threshold)."""
     form = await read_upload(request, context.limits, file_field="image")
-    if len(form.images) != 1:
-        raise InvalidRequestError(f"image: send exactly one image, got {len(form.images)}")
+    image = form.single_image("image")
     kind = form.text("kind", "anomaly") or "anomaly"
     if kind not in KINDS:
         raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
@@ -43,7 +42,7 @@ async def match(request: Request, context: Context, _: Viewer) -> MatchesRespons
     limits = context.limits
 
     def search() -> MatchesResponse:
-        pixels = decode_image(form.images[0].data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+        pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
         vectors = embedder.embed([pixels.pixels])
         index = context.index(kind, embedder.version, embedder.dim)
         found = index.search(vectors, camera=form.text("camera"), k=int(top_k or context.top_k))[0]

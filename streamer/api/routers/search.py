@@ -69,8 +69,7 @@ async def search(request: Request, context: Context, _: Viewer) -> SearchRespons
     """The archived keyframes most like the image, best first."""
     archive = _archive(context)
     form = await read_upload(request, context.limits, file_field="image")
-    if len(form.images) != 1:
-        raise InvalidRequestError(f"image: send exactly one image, got {len(form.images)}")
+    image = form.single_image("image")
     since, until = (_time(request, form, name) for name in ("since", "until"))
     top_k = _top_k(request, form)
     camera = _param(request, form, "camera") or None
@@ -78,7 +77,7 @@ async def search(request: Request, context: Context, _: Viewer) -> SearchRespons
     limits = context.limits
 
     def run() -> SearchResponse:
-        pixels = decode_image(form.images[0].data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+        pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
         vector = embedder.embed([pixels.pixels])[0]
         found = archive.search(vector, embedder.version, camera=camera, since=since, until=until, top_k=top_k)
         return SearchResponse(model=embedder.version, results=[KeyframeResponse.from_keyframe(k) for k in found])
