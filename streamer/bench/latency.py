@@ -32,12 +32,13 @@ SIZE = (1280, 720)
 def bench_latency(cameras: int, seconds: float) -> BenchTable:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        clip = _alternating_clip(tmp / "alternating.mp4")
+        clip = alternating_clip(tmp / "alternating.mp4")
         reference = tmp / "astronaut-crop.png"
         cv2.imwrite(str(reference), cv2.cvtColor(photo("astronaut")[20:380, 80:440], cv2.COLOR_RGB2BGR))
         mounts = {f"cam{i}": clip for i in range(cameras)}
         with MosquittoBroker() as broker, RtspTestServer(mounts) as rtsp:
-            config = _config(tmp, broker, {name: rtsp.url(name) for name in mounts})
+            urls = {name: rtsp.url(name) for name in mounts}
+            config = alerting_config(tmp, broker, urls, batch={"max_batch": 8, "max_wait_ms": 20})
             metrics = VigilMetrics()
             pipeline, store = build_pipeline(config, metrics=metrics)
             Enroller(store, pipeline.embedder, show_progress=False).enroll(
@@ -67,22 +68,24 @@ def bench_latency(cameras: int, seconds: float) -> BenchTable:
     return table
 
 
-def _alternating_clip(path: Path) -> Path:
+def alternating_clip(path: Path) -> Path:
+    """A clip that alternates the watchlisted photo with another every second: an alert opens and closes each 2 s."""
     match, other = letterbox(photo("astronaut"), SIZE, 1.0), letterbox(photo("coffee"), SIZE, 1.0)
     return write_scenes(path, [(match, 1.0), (other, 1.0)] * 10, ClipEncoding(fps=10, gop=10))
 
 
-def _config(tmp: Path, broker: MosquittoBroker, urls: dict[str, str]) -> VigilConfig:
-    return VigilConfig.model_validate(
-        {
-            "cameras": {name: {"url": url} for name, url in urls.items()},
-            "mqtt": {"host": broker.host, "port": broker.port},
-            "watchlist": {"database": str(tmp / "watchlist.db")},
-            "storage": {"snapshots": str(tmp / "snapshots")},
-            "alerts": {"vote_hits": 1, "vote_window": 1, "close_after_s": 0.5, "cooldown_s": 0},
-            "batch": {"max_batch": 8, "max_wait_ms": 20},
-        }
-    )
+def alerting_config(
+    tmp: Path, broker: MosquittoBroker, urls: dict[str, str], batch: dict[str, int] | None = None
+) -> VigilConfig:
+    """A service for ``urls`` that alerts on every match (no voting, no cooldown), data under ``tmp``."""
+    settings = {
+        "cameras": {name: {"url": url} for name, url in urls.items()},
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "watchlist": {"database": str(tmp / "watchlist.db")},
+        "storage": {"snapshots": str(tmp / "snapshots")},
+        "alerts": {"vote_hits": 1, "vote_window": 1, "close_after_s": 0.5, "cooldown_s": 0},
+    }
+    return VigilConfig.model_validate(settings | ({"batch": batch} if batch else {}))
 
 
 def _latencies(path: Path) -> tuple[list[float], list[float], list[float]]:

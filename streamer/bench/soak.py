@@ -23,10 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.bench.latency import alerting_config, alternating_clip
 from streamer.bench.report import BenchTable, console
-from streamer.config import VigilConfig
-from streamer.demo.scenes import letterbox, photo
-from streamer.devservices.clips import ClipEncoding, write_scenes
+from streamer.demo.scenes import photo
 from streamer.devservices.mosquitto import MosquittoBroker
 from streamer.devservices.rtsp_server import RtspTestServer
 from streamer.metrics import VigilMetrics
@@ -73,13 +72,13 @@ def bench_soak(minutes: float, cameras: int) -> BenchTable:
     warmup_s = min(120.0, minutes * 60 * 0.2)
     with tempfile.TemporaryDirectory(prefix="vigil-soak-") as tmp_name:
         tmp = Path(tmp_name)
-        clip = write_scenes(tmp / "alternating.mp4", _alternating_scenes(), ClipEncoding(fps=10, gop=10))
+        clip = alternating_clip(tmp / "alternating.mp4")
         reference = tmp / "astronaut-crop.png"
         cv2.imwrite(str(reference), cv2.cvtColor(photo("astronaut")[20:380, 80:440], cv2.COLOR_RGB2BGR))
         mounts = {f"cam{i}": clip for i in range(cameras)}
         with MosquittoBroker() as broker, RtspTestServer(mounts) as rtsp:
             metrics = VigilMetrics()
-            config = _config(tmp, broker, {name: rtsp.url(name) for name in mounts})
+            config = alerting_config(tmp, broker, {name: rtsp.url(name) for name in mounts})
             pipeline, store = build_pipeline(config, metrics=metrics)
             Enroller(store, pipeline.embedder, show_progress=False).enroll(
                 "anomaly", "Astronaut", [reference], actor="soak", threshold=0.72
@@ -129,23 +128,6 @@ def _table(
             f"RSS sampled every {SAMPLE_EVERY_S:g} s ({len(samples)} samples); warm-up {warmup_s:.0f} s excluded.",
             "each camera alternates watchlist photo / other photo every second: alerts open and close all the time.",
         ],
-    )
-
-
-def _alternating_scenes() -> list[tuple[np.ndarray, float]]:
-    match, other = letterbox(photo("astronaut"), SIZE, 1.0), letterbox(photo("coffee"), SIZE, 1.0)
-    return [(match, 1.0), (other, 1.0)] * 10
-
-
-def _config(tmp: Path, broker: MosquittoBroker, urls: dict[str, str]) -> VigilConfig:
-    return VigilConfig.model_validate(
-        {
-            "cameras": {name: {"url": url} for name, url in urls.items()},
-            "mqtt": {"host": broker.host, "port": broker.port},
-            "watchlist": {"database": str(tmp / "watchlist.db")},
-            "storage": {"snapshots": str(tmp / "snapshots")},
-            "alerts": {"vote_hits": 1, "vote_window": 1, "close_after_s": 0.5, "cooldown_s": 0},
-        }
     )
 
 
