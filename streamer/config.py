@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from engines.backends.options import BackendOptions
 from streamer.errors import ConfigError
+from watchlists.adaptation_training import TrainingSettings
 
 ENV_PREFIX = "VIGIL_"
 
@@ -226,6 +227,37 @@ class ArchiveConfig(_Section):
     thumbnail_px: int = Field(320, ge=32, le=1920, description="Width of the archived thumbnails (JPEG).")
 
 
+class AdaptationConfig(_Section):
+    """Few-shot adaptation of anomaly entries (``watchlists.adaptation``): a head per entry trained on its photos
+    against the generic negative set and the cameras' own archived keyframes, retrained in the background."""
+
+    enabled: bool = Field(True, description="Match anomaly entries with trained heads (cosine when off or untrained).")
+    retrain_after_s: float = Field(
+        10.0, ge=0, description="Retrain once the watchlist has been quiet this long after a change."
+    )
+    retrain_every_h: float = Field(
+        24.0, gt=0, description="Retrain this often anyway, to learn from newly archived background."
+    )
+    background: bool = Field(True, description="Learn each camera's 'normal' from its archived keyframes.")
+    background_min_age_s: float = Field(
+        600.0, ge=0, description="Archived keyframes younger than this are not used (an event may be under way)."
+    )
+    max_background: int = Field(2000, ge=0, le=100_000, description="Most background regions one training uses.")
+    views_per_reference: int = Field(24, ge=1, le=500, description="Augmented views drawn from each reference photo.")
+    target_fpr: float = Field(
+        0.001, gt=0, lt=0.5, description="Share of held-back negative regions a head may pass: sets its threshold."
+    )
+    min_references: int = Field(2, ge=1, description="Entries with fewer photos are matched by cosine.")
+
+    def training_settings(self) -> TrainingSettings:
+        return TrainingSettings(
+            views_per_reference=self.views_per_reference,
+            max_background=self.max_background,
+            target_fpr=self.target_fpr,
+            min_references=self.min_references,
+        )
+
+
 class VigilConfig(_Section):
     """The whole service configuration (see DESIGN.md, "Config")."""
 
@@ -240,6 +272,7 @@ class VigilConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     storage: StorageConfig = StorageConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    adaptation: AdaptationConfig = AdaptationConfig()
 
     @field_validator("cameras")
     @classmethod

@@ -6,6 +6,11 @@ in one batched query (so an entry scoped to one camera is never matched on anoth
 entry that matches several regions of one frame is reported once, for its best-scoring region, with that region's
 box. One sighting per entry per frame keeps the alert policy's vote a vote per frame, and the box tells an operator
 where to look.
+
+Entries with a trained head (``watchlists.adaptation``, served by an ``AdaptationSlot``) are judged by it instead of
+by cosine: the head scores every region, the best region is the frame's score (a probability-like value in [0, 1])
+and the head's calibrated threshold decides. Entries without one (too few photos, enrolled since the last training,
+adaptation off) keep cosine matching. Camera scopes and the enabled flag apply to both alike.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from streamer.alerts.event import AlertKind
 from streamer.alerts.policy import Sighting
 from streamer.metrics import VigilMetrics
 from streamer.sources.frame import Keyframe
+from watchlists.adaptation import Adaptation
+from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.index import Match, WatchlistIndex
 
 
@@ -30,14 +37,22 @@ class SceneMatcher:
         index: the anomaly index for the scene model's version.
         metrics: ``search_seconds{kind}`` and ``matches_total{kind}`` (one per sighting, after per-frame merging).
         top_k: candidates per query row before thresholds apply.
+        adaptation: the trained heads serving now; ``None``: cosine for every entry.
     """
 
     kind = AlertKind.ANOMALY
 
-    def __init__(self, index: WatchlistIndex, metrics: VigilMetrics, top_k: int = 5) -> None:
+    def __init__(
+        self,
+        index: WatchlistIndex,
+        metrics: VigilMetrics,
+        top_k: int = 5,
+        adaptation: AdaptationSlot | None = None,
+    ) -> None:
         self._index = index
         self._metrics = metrics
         self._top_k = top_k
+        self._adaptation = adaptation
 
     def match(self, frames: list[Keyframe], embeddings: RegionEmbeddings | np.ndarray) -> list[list[Sighting]]:
         """One list of sightings per frame, in the order of ``frames``, best score first.
@@ -58,22 +73,46 @@ class SceneMatcher:
         for position, frame in enumerate(frames):
             frames_by_camera[frame.camera].append(position)
         results: list[list[Sighting]] = [[] for _ in frames]
+        adaptation = self._adaptation.current if self._adaptation is not None else None
         started = time.perf_counter()
         for camera, positions in frames_by_camera.items():
             per_frame = embeddings.per_frame
             rows = np.concatenate([np.arange(p * per_frame, (p + 1) * per_frame) for p in positions])
             hits = self._index.search(embeddings.vectors[rows], camera=camera, k=self._top_k)
+            if adaptation is not None:
+                hits = self._with_heads(adaptation, embeddings.vectors[rows], hits, camera)
             for offset, position in enumerate(positions):
                 frame_hits = hits[offset * per_frame : (offset + 1) * per_frame]
                 frame_boxes = embeddings.boxes[embeddings.rows(position)]
-                results[position] = self._best_per_entry(frame_hits, frame_boxes)
+                results[position] = self._best_per_entry(frame_hits, frame_boxes, adaptation)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
         found = sum(len(r) for r in results)
         if found:
             self._metrics.matches.labels(kind=self.kind.value).inc(found)
         return results
 
-    def _best_per_entry(self, region_hits: list[list[Match]], boxes: np.ndarray) -> list[Sighting]:
+    def _with_heads(
+        self, adaptation: Adaptation, vectors: np.ndarray, hits: list[list[Match]], camera: str
+    ) -> list[list[Match]]:
+        """Replace the cosine matches of adapted entries by their heads' verdicts, row by row."""
+        adapted = set(adaptation.entry_ids)
+        allowed = self._index.allowed_entries(camera)
+        columns = [i for i, entry_id in enumerate(adaptation.entry_ids) if entry_id in allowed]
+        scores = adaptation.scores(vectors)[:, columns] if columns else np.empty((len(vectors), 0), np.float32)
+        thresholds = adaptation.thresholds[columns]
+        merged = []
+        for row, matches in enumerate(hits):
+            kept = [m for m in matches if m.entry_id not in adapted]
+            for column in np.flatnonzero(scores[row] >= thresholds):
+                entry_id = adaptation.entry_ids[columns[column]]
+                score = float(scores[row, column])
+                kept.append(Match(entry_id, allowed[entry_id], "anomaly", score, float(thresholds[column]), -1))
+            merged.append(kept)
+        return merged
+
+    def _best_per_entry(
+        self, region_hits: list[list[Match]], boxes: np.ndarray, adaptation: Adaptation | None = None
+    ) -> list[Sighting]:
         """Merge one frame's per-region matches: each entry once, at its best region (the earlier row on a tie,
         so the whole frame wins a tie with a window)."""
         best: dict[str, tuple[Match, int]] = {}
@@ -92,6 +131,12 @@ class SceneMatcher:
                     score=float(match.score),
                     threshold=float(match.threshold),
                     bbox=(x, y, width, height),
+                    model=_adapted_model(adaptation) if match.image_id < 0 and adaptation is not None else "",
                 )
             )
         return sorted(sightings, key=lambda sighting: sighting.score, reverse=True)
+
+
+def _adapted_model(adaptation: Adaptation) -> str:
+    """The alert's ``model`` when a head decided: the scene model and the adaptation that read its features."""
+    return f"{adaptation.model_version}+adapt-{adaptation.version}"

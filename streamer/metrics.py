@@ -62,6 +62,27 @@ class VigilMetrics:
         )
         self.mqtt_outbox_depth = Gauge("vigil_mqtt_outbox_depth", "Alerts waiting for a broker ack.", registry=r)
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
+        self.adaptation_age_seconds = Gauge(
+            "vigil_adaptation_age_seconds", "Age of the adaptation serving now (absent: none).", ["kind"], registry=r
+        )
+        self.adaptation_training_seconds = Gauge(
+            "vigil_adaptation_training_seconds", "How long the serving adaptation took to train.", ["kind"], registry=r
+        )
+        self.adaptation_trainings = Counter(
+            "vigil_adaptation_trainings",
+            "Background trainings by outcome (trained, unchanged, failed, cancelled, nothing).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.adaptation_entries = Gauge(
+            "vigil_adaptation_entries", "Entries matched by a trained head (the rest by cosine).", ["kind"], registry=r
+        )
+        self.adaptation_validation = Gauge(
+            "vigil_adaptation_validation",
+            "Worst held-out figure over the serving heads (metric: recall = lowest, fpr = highest).",
+            ["kind", "metric"],
+            registry=r,
+        )
         self.build_info = Info("vigil_build", "Version and inference backend.", registry=r)
         self.build_info.info({"version": __version__, "backend": "none"})
         self._zero_bounded_series()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engines.faces import FacePipeline
+from streamer.adaptation_worker import AdaptationWorker
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.alerts.event import AlertEvent
@@ -54,6 +55,7 @@ class PipelineParts:
     on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
     indexes: tuple[WatchlistIndex, ...] = ()  # what the matchers search, for the API to share
     archive: KeyframeArchive | None = None  # past keyframes for forensic search, when ``archive.enabled``
+    adaptation: AdaptationWorker | None = None  # retrains anomaly heads in the background, when ``adaptation.enabled``
 
 
 class Pipeline:
@@ -102,6 +104,11 @@ class Pipeline:
         return self._parts.archive
 
     @property
+    def adaptation(self) -> AdaptationWorker | None:
+        """The background trainer of anomaly heads (the API asks it to train and shows its state), when on."""
+        return self._parts.adaptation
+
+    @property
     def cameras(self) -> list[CameraWorker]:
         return list(self._cameras)
 
@@ -111,6 +118,8 @@ class Pipeline:
         self._parts.index_sync()
         self._parts.publisher.start()
         self._thread.start()
+        if self._parts.adaptation is not None:
+            self._parts.adaptation.start()
         for camera in self._cameras:
             camera.start()
         log.info("pipeline started: %d camera(s), model %s", len(self._cameras), self._parts.embedder.version)
@@ -119,6 +128,8 @@ class Pipeline:
         """Cameras first (no new frames), then inference (closes open events), then deliver and disconnect."""
         for camera in self._cameras:
             camera.stop(timeout=3.0)
+        if self._parts.adaptation is not None:
+            self._parts.adaptation.stop()
         self._stop.set()
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
@@ -178,7 +189,8 @@ class Pipeline:
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
         if self._parts.archive is not None:  # never raises: a failed write is logged and counted
-            self._parts.archive.record(batch, embeddings.whole(), embedder.version)
+            regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)
+            self._parts.archive.record(batch, embeddings.whole(), embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []

@@ -9,10 +9,13 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from engines.scene import load_scene_embedder
+from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.event import AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
@@ -22,6 +25,8 @@ from streamer.face_matcher import FaceMatcher
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
+from watchlists.adaptation_slot import AdaptationSlot
+from watchlists.embedders import DeferredEmbedder
 from watchlists.embedding import Embedder
 from watchlists.index import WatchlistIndex
 from watchlists.reembed import reembed
@@ -59,6 +64,8 @@ def build_pipeline(
     )
     store = WatchlistStore(config.watchlist.database, password_file=config.watchlist.password_file)
     index = _current_index(config, store, "anomaly", embedder)
+    archive = _keyframe_archive(config)
+    adaptation = AdaptationSlot(store, "anomaly", embedder.version) if config.adaptation.enabled else None
 
     faces = _face_matcher(config, store, metrics)
 
@@ -67,6 +74,8 @@ def build_pipeline(
     def sync_index() -> None:
         nonlocal counted_revision
         index.sync()
+        if adaptation is not None:
+            adaptation.sync()
         if faces is not None:
             faces.index.sync()
         if index.revision != counted_revision:  # count entries only when the watchlist changed, not every sync
@@ -79,7 +88,7 @@ def build_pipeline(
     publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
     parts = PipelineParts(
         embedder=embedder,
-        matcher=SceneMatcher(index, metrics, config.watchlist.top_k),
+        matcher=SceneMatcher(index, metrics, config.watchlist.top_k, adaptation),
         index_sync=sync_index,
         outbox=outbox,
         publisher=publisher,
@@ -87,9 +96,36 @@ def build_pipeline(
         face_matcher=faces.matcher if faces is not None else None,
         on_alert=list(on_alert or []),
         indexes=(index,) if faces is None else (index, faces.index),
-        archive=_keyframe_archive(config),
+        archive=archive,
+        adaptation=None if adaptation is None else _adaptation_worker(config, store, adaptation, archive, metrics),
     )
     return Pipeline(config, parts), store
+
+
+def _adaptation_worker(
+    config: VigilConfig,
+    store: WatchlistStore,
+    slot: AdaptationSlot,
+    archive: KeyframeArchive | None,
+    metrics: VigilMetrics,
+) -> AdaptationWorker:
+    """The background trainer, with its own one-thread copy of the scene model (loaded at its first training) so a
+    training takes one core, not the inference thread's pool."""
+    settings = config.adaptation
+    options = replace(config.models.backend_options(), threads=1)
+    model = DeferredEmbedder(
+        lambda: load_scene_embedder(
+            config.models.scene, backend=config.models.backend, cache_dir=config.models.cache_dir, options=options
+        )
+    )
+
+    def background() -> np.ndarray:
+        if archive is None:
+            return np.empty((0, 0), np.float32)
+        limit, age = settings.max_background, settings.background_min_age_s
+        return archive.background(slot.model_version, limit=limit, older_than_s=age)
+
+    return AdaptationWorker(store, model, slot, settings, metrics, background=background)
 
 
 def _keyframe_archive(config: VigilConfig) -> KeyframeArchive | None:

@@ -184,6 +184,14 @@ class WatchlistIndex:
             for row, (a, b) in enumerate(itertools.pairwise(lims))
         ]
 
+    def allowed_entries(self, camera: str | None) -> dict[str, str]:
+        """The entries that may match on ``camera`` (enabled and scoped to it), id to label: what a trained head
+        may report there, under the same rules as a search."""
+        with self._guard:
+            table = self._table
+        entries = table.entries
+        return {entries.ids[i]: entries.labels[i] for i in np.flatnonzero(table.allowed(camera))}
+
     def _check_queries(self, embeddings: np.ndarray) -> np.ndarray | None:
         """Unit-length float32 copies of the queries, or ``None`` when there are none."""
         if embeddings.ndim != 2 or (self._dim is not None and embeddings.shape[1] != self._dim):

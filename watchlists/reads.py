@@ -7,16 +7,20 @@ consistent snapshot.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from watchlists import rows
+from watchlists.adaptation import Adaptation
 from watchlists.database import SqlConnection, WatchlistDatabase
 from watchlists.embedding_changes import EmbeddingChanges, matrix, read_changes, vectors_of_ids
 from watchlists.errors import AmbiguousEntryIdError, EntryNotFoundError
 from watchlists.negative_rows import NEGATIVE_SELECT, NEGATIVE_VECTOR_SELECT
 from watchlists.records import AuditRecord, EmbeddingSet, Entry, StoredImage, check_kind
+
+log = logging.getLogger(__name__)
 
 
 class WatchlistReads:
@@ -130,6 +134,31 @@ class WatchlistReads:
             kind = check_kind(kind)
             found = db.execute(rows.UNEMBEDDED_SELECT, (kind, model_version, kind, model_version))
             return [rows.image(r, negative=bool(r[10])) for r in found]
+
+    def adaptation_version(self, kind: str, model_version: str) -> str | None:
+        """The newest adaptation's version for a kind and model, or ``None``: cheap enough to poll."""
+        with self._db.read() as db:
+            row = db.execute(
+                "SELECT version FROM adaptations WHERE kind = ? AND model_version = ? ORDER BY id DESC LIMIT 1",
+                (check_kind(kind), model_version),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def latest_adaptation(self, kind: str, model_version: str) -> Adaptation | None:
+        """The newest adaptation for a kind and model, or ``None`` when none was trained (or it is unreadable,
+        which the caller treats alike: matching falls back to cosine)."""
+        with self._db.read() as db:
+            row = db.execute(
+                "SELECT artefact FROM adaptations WHERE kind = ? AND model_version = ? ORDER BY id DESC LIMIT 1",
+                (check_kind(kind), model_version),
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            return Adaptation.from_bytes(bytes(row[0]))
+        except ValueError as exc:
+            log.warning("stored %s adaptation for %s is unreadable, matching by cosine: %s", kind, model_version, exc)
+            return None
 
     def audit(self, entry_id: str | None = None, *, limit: int | None = None) -> list[AuditRecord]:
         """Audit rows, newest first (of one entry when given, including after it was removed)."""

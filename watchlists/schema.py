@@ -16,6 +16,7 @@ Design choices the scripts encode:
 - ``revision`` is one counter bumped by triggers on every change to entries, images, negatives and embeddings, in
   the same transaction as the change, so a pipeline in another process notices changes with one cheap read.
 - ``negatives`` ("not this" examples) mirror ``images`` per entry, with their own embeddings (version 2).
+- ``adaptations`` hold trained few-shot heads per (kind, model version), newest last (version 3).
 """
 
 from __future__ import annotations
@@ -129,7 +130,24 @@ _V2_TRIGGERS = "".join(
     for event in ("INSERT", "UPDATE", "DELETE")
 )
 
-MIGRATIONS: tuple[str, ...] = (_V1 + _V1_TRIGGERS, _V2 + _V2_TRIGGERS)
+# Version 3: few-shot adaptations (``watchlists.adaptation``), kept with the watchlist so every node serves the same
+# heads. No revision trigger: an adaptation is derived from the watchlist, and bumping the revision would make the
+# trainer see a change of its own making and train again.
+_V3 = """
+CREATE TABLE adaptations (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind                TEXT NOT NULL CHECK (kind IN ('face', 'anomaly')),
+    model_version       TEXT NOT NULL,
+    version             TEXT NOT NULL,
+    watchlist_revision  INTEGER NOT NULL,
+    data_digest         TEXT NOT NULL CHECK (length(data_digest) = 64),
+    trained_at          TEXT NOT NULL,
+    artefact            BLOB NOT NULL
+) STRICT;
+CREATE INDEX adaptations_kind_model ON adaptations (kind, model_version, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1 + _V1_TRIGGERS, _V2 + _V2_TRIGGERS, _V3)
 """One script per schema version; ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

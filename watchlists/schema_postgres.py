@@ -132,9 +132,25 @@ CREATE TABLE negative_embeddings (
 CREATE INDEX negative_embeddings_model ON negative_embeddings (model_version);
 """
 
+# Version 3: few-shot adaptations, as in the SQLite schema (no revision trigger: see ``watchlists.schema``).
+_V3 = """
+CREATE TABLE adaptations (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind                text NOT NULL CHECK (kind IN ('face', 'anomaly')),
+    model_version       text NOT NULL,
+    version             text NOT NULL,
+    watchlist_revision  bigint NOT NULL,
+    data_digest         text NOT NULL CHECK (length(data_digest) = 64),
+    trained_at          timestamptz NOT NULL,
+    artefact            bytea NOT NULL
+);
+CREATE INDEX adaptations_kind_model ON adaptations (kind, model_version, id);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1 + _revision_triggers("entries", "images", "embeddings"),
     _V2 + _revision_triggers("negatives", "negative_embeddings"),
+    _V3,
 )
 """One script per schema version; ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 

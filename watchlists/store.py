@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from watchlists import negative_rows, rows
+from watchlists.adaptation import Adaptation
 from watchlists.database import open_database
 from watchlists.errors import NoNewImagesError
 from watchlists.reads import WatchlistReads
@@ -234,6 +235,30 @@ class WatchlistStore(WatchlistReads):
             )
             rows.append_audit(db, actor, "entry.updated", entry_id, {"changes": changes})
             return self._entry(db, entry_id)
+
+    def save_adaptation(self, adaptation: Adaptation, *, actor: str, keep: int = 3) -> None:
+        """Store a trained adaptation (it serves at once on every node) and drop all but the newest ``keep`` of its
+        kind and model; the audit row records what it learnt and how it validated."""
+        with self._db.write() as db:
+            db.execute(
+                "INSERT INTO adaptations (kind, model_version, version, watchlist_revision, data_digest, trained_at,"
+                " artefact) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    check_kind(adaptation.kind),
+                    adaptation.model_version,
+                    adaptation.version,
+                    adaptation.watchlist_revision,
+                    adaptation.data_digest,
+                    _now(),
+                    adaptation.to_bytes(),
+                ),
+            )
+            db.execute(
+                "DELETE FROM adaptations WHERE kind = ? AND model_version = ? AND id NOT IN"
+                " (SELECT id FROM adaptations WHERE kind = ? AND model_version = ? ORDER BY id DESC LIMIT ?)",
+                (adaptation.kind, adaptation.model_version, adaptation.kind, adaptation.model_version, keep),
+            )
+            rows.append_audit(db, actor, "adaptation.trained", None, adaptation.summary())
 
     def remove_entry(self, entry_id: str, *, actor: str) -> Entry:
         """Delete an entry with its images and embeddings; the audit log keeps what was removed."""

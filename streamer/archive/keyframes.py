@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS keyframes (
 CREATE INDEX IF NOT EXISTS keyframes_model_camera_time ON keyframes (model_version, camera, frame_time);
 CREATE INDEX IF NOT EXISTS keyframes_time ON keyframes (frame_time);
 """
+REGIONS_COLUMN = "ALTER TABLE keyframes ADD COLUMN regions BLOB"
+"""Region embeddings (float16, whole frame first), for adaptation's background; archives of older builds lack it."""
 
 
 def archive_folder(storage: StorageConfig) -> Path:
@@ -96,11 +98,15 @@ class KeyframeArchive:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last rows, never corrupt the file
         self._db.executescript(SCHEMA)
+        if "regions" not in {row[1] for row in self._db.execute("PRAGMA table_info(keyframes)")}:
+            self._db.execute(REGIONS_COLUMN)
         self._lock = threading.Lock()
         self._last: dict[str, _LastArchived] = {}  # one per configured camera: bounded
         self.write_failures = 0
 
-    def record(self, frames: Sequence[Keyframe], vectors: np.ndarray, model_version: str) -> int:
+    def record(
+        self, frames: Sequence[Keyframe], vectors: np.ndarray, model_version: str, regions: np.ndarray | None = None
+    ) -> int:
         """Archive the frames that differ from their camera's last archived keyframe (or are due); returns how many.
 
         Never raises for a disk or database problem: it is logged and counted in ``write_failures``, since the
@@ -110,15 +116,17 @@ class KeyframeArchive:
             frames: a batch of keyframes.
             vectors: ``(len(frames), dim)`` unit whole-frame embeddings (``RegionEmbeddings.whole()``).
             model_version: the model that made them; a search only compares vectors of the same model.
+            regions: ``(len(frames), per_frame, dim)`` region embeddings, kept as the cameras' background for
+                few-shot adaptation (``background``).
         """
         if vectors.shape[0] != len(frames) or vectors.ndim != 2:
             raise ValueError(f"vectors must be ({len(frames)}, dim), one per frame, got {vectors.shape}")
         archived = 0
-        for frame, vector in zip(frames, vectors, strict=True):
+        for position, (frame, vector) in enumerate(zip(frames, vectors, strict=True)):
             if not self._is_due(frame, vector):
                 continue
             try:
-                self._write(frame, vector, model_version)
+                self._write(frame, vector, model_version, None if regions is None else regions[position])
             except (OSError, sqlite3.Error, cv2.error) as exc:
                 self.write_failures += 1
                 log.warning("keyframe of camera %s not archived: %s", frame.camera, exc)
@@ -170,6 +178,37 @@ class KeyframeArchive:
         finally:
             reader.close()
 
+    def background(self, model_version: str, *, limit: int, older_than_s: float) -> np.ndarray:
+        """Region embeddings of archived keyframes: what the cameras look like normally, for adaptation.
+
+        Keyframes younger than ``older_than_s`` are left out (an event may be under way in them). The rows are
+        spread evenly over the archive, so one busy hour does not crowd out the rest.
+
+        Returns:
+            ``(rows, dim)`` float32 unit vectors, at most ``limit`` rows (``(0, 0)`` when there are none).
+        """
+        cutoff = datetime.now(UTC).timestamp() - older_than_s
+        with self._lock:
+            count = self._db.execute(
+                "SELECT count(*) FROM keyframes WHERE model_version = ? AND frame_time <= ? AND regions IS NOT NULL",
+                (model_version, cutoff),
+            ).fetchone()[0]
+            if not count or limit <= 0:
+                return np.empty((0, 0), np.float32)
+            step = max(1, count // max(1, limit // 4))  # ~4 regions per keyframe kept below
+            found = self._db.execute(
+                "SELECT length(vector) / 2, regions FROM (SELECT vector, regions,"
+                " row_number() OVER (ORDER BY camera, frame_time) AS n FROM keyframes"
+                " WHERE model_version = ? AND frame_time <= ? AND regions IS NOT NULL) WHERE n % ? = 0",
+                (model_version, cutoff, step),
+            ).fetchall()
+        rows = np.concatenate([np.frombuffer(blob, np.float16).reshape(-1, dim) for dim, blob in found])
+        if len(rows) > limit:
+            rows = rows[np.linspace(0, len(rows) - 1, limit).astype(int)]
+        rows = rows.astype(np.float32)
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)  # float16 rounding
+        return rows
+
     def thumbnail(self, keyframe_id: int) -> Path | None:
         """The JPEG of an archived keyframe, or ``None`` when there is no such row or its file is gone."""
         with self._lock:
@@ -213,7 +252,7 @@ class KeyframeArchive:
             return True
         return float(np.dot(last.vector, vector)) < self._settings.min_change
 
-    def _write(self, frame: Keyframe, vector: np.ndarray, model_version: str) -> None:
+    def _write(self, frame: Keyframe, vector: np.ndarray, model_version: str, regions: np.ndarray | None) -> None:
         """Thumbnail first, then the row; a row that fails takes its thumbnail away (nothing half-written)."""
         moment = frame.frame_time.astimezone(UTC)
         name = f"{moment.strftime('%H%M%S%f')[:-3]}-{uuid.uuid4().hex[:8]}.jpg"
@@ -222,14 +261,15 @@ class KeyframeArchive:
         try:
             with self._lock:
                 self._db.execute(
-                    "INSERT INTO keyframes (camera, frame_time, model_version, vector, thumbnail)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO keyframes (camera, frame_time, model_version, vector, thumbnail, regions)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         frame.camera,
                         moment.timestamp(),
                         model_version,
                         vector.astype(np.float16).tobytes(),
                         str(relative),
+                        None if regions is None else regions.astype(np.float16).tobytes(),
                     ),
                 )
         except sqlite3.Error:

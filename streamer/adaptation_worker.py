@@ -1,0 +1,248 @@
+"""Keeps the anomaly adaptation current: retrains in the background when the watchlist changes, and on demand.
+
+A change (an entry, an image, a negative) is followed by ``retrain_after_s`` of quiet before training starts, so a
+folder enrolled image by image trains once. A training runs on its own low-priority thread beside the pipeline; if
+the watchlist changes meanwhile it is cancelled and started again on the newer data. Whatever happens, the serving
+adaptation stays until a new one is stored: a failed or cancelled training costs nothing but the time it ran. The
+stored adaptation reaches every node's matcher through ``AdaptationSlot.sync``.
+
+``train_once`` is the same training run in the caller's thread (``vigil adapt``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from streamer.config import AdaptationConfig
+from streamer.metrics import VigilMetrics
+from watchlists.adaptation import Adaptation
+from watchlists.adaptation_slot import AdaptationSlot
+from watchlists.adaptation_training import (
+    HeadTrainer,
+    NothingToAdapt,
+    Progress,
+    TrainingCancelled,
+    examples_from_store,
+)
+from watchlists.embedding import Embedder
+from watchlists.errors import StoreError
+from watchlists.store import WatchlistStore
+
+log = logging.getLogger(__name__)
+
+Background = Callable[[], np.ndarray]
+"""Returns the cameras' archived background regions, ``(rows, dim)`` unit vectors (may be empty)."""
+
+REVISION_CHECK_EVERY = 25
+"""Progress steps between two looks at the watchlist revision during a training (one cheap query each)."""
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What one training did: ``trained`` (stored and serving), ``unchanged`` (same inputs as the serving one),
+    ``nothing`` (no entry has enough photos), ``cancelled`` or ``failed``."""
+
+    outcome: str
+    adaptation: Adaptation | None = None
+    detail: str = ""
+
+
+def train_once(
+    store: WatchlistStore,
+    embedder: Embedder,
+    settings: AdaptationConfig,
+    *,
+    actor: str,
+    kind: str = "anomaly",
+    background: Background | None = None,
+    serving: Adaptation | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainingOutcome:
+    """Read the watchlist, train unless the inputs are those of ``serving``, store the result (audited).
+
+    Raises:
+        StoreError: the watchlist cannot be read or written.
+    """
+    cancel = cancel or threading.Event()
+    revision, entries = examples_from_store(store, kind)
+    steps = 0
+
+    def watch(stage: str, done: int, total: int) -> None:
+        nonlocal steps
+        steps += 1
+        if steps % REVISION_CHECK_EVERY == 0 and store.revision() != revision:
+            cancel.set()  # the data changed under the training: its result would be stale at once
+        if progress is not None:
+            progress(stage, done, total)
+
+    trainer = HeadTrainer(embedder, settings.training_settings(), progress=watch, cancel=cancel)
+    rows = background() if background is not None and settings.background else None
+    if serving is not None and serving.data_digest == trainer.digest(entries, rows, kind=kind):
+        return TrainingOutcome("unchanged", serving)
+    try:
+        adaptation = trainer.train(entries, rows, revision=revision, kind=kind)
+    except NothingToAdapt as exc:
+        return TrainingOutcome("nothing", detail=str(exc))
+    except TrainingCancelled as exc:
+        return TrainingOutcome("cancelled", detail=str(exc))
+    store.save_adaptation(adaptation, actor=actor)
+    return TrainingOutcome("trained", adaptation)
+
+
+class AdaptationWorker:
+    """The background trainer of one node.
+
+    Args:
+        store: the watchlist (read for training, written with the result).
+        embedder: the live scene model.
+        slot: what the matcher serves; a trained adaptation is published to it at once.
+        settings: the ``adaptation`` config section.
+        metrics: ``vigil_adaptation_*``.
+        background: the cameras' archived background regions.
+    """
+
+    def __init__(
+        self,
+        store: WatchlistStore,
+        embedder: Embedder,
+        slot: AdaptationSlot,
+        settings: AdaptationConfig,
+        metrics: VigilMetrics,
+        *,
+        background: Background | None = None,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._slot = slot
+        self._settings = settings
+        self._metrics = metrics
+        self._background = background
+        self._kind = slot.kind
+        self._stop = threading.Event()
+        self._cancel = threading.Event()
+        self._wake = threading.Event()
+        self._requested_by: str | None = None
+        self._thread = threading.Thread(target=self._run, name="adaptation", daemon=True)
+        self.state = "idle"
+        self.last_outcome: TrainingOutcome | None = None
+        self.last_error = ""
+        metrics.adaptation_age_seconds.labels(kind=self._kind).set_function(self._age)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._cancel.set()
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+
+    def request(self, actor: str) -> None:
+        """Train as soon as possible (``POST /api/v1/adapt``), even if nothing changed."""
+        self._requested_by = actor
+        self._wake.set()
+
+    def status(self) -> dict[str, object]:
+        """What the API and the web page show."""
+        current = self._slot.current
+        return {
+            "state": self.state,
+            "last_outcome": self.last_outcome.outcome if self.last_outcome else None,
+            "last_error": self.last_error or None,
+            "adaptation": current.summary() if current else None,
+        }
+
+    def _age(self) -> float:
+        current = self._slot.current
+        return (datetime.now(UTC) - current.trained_at).total_seconds() if current else float("nan")
+
+    def _run(self) -> None:
+        trained_revision: int | None = None
+        changed_at = time.monotonic()
+        seen_revision: int | None = None
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._slot.sync()
+                self._report_serving()
+                revision = self._store.revision()
+            except StoreError as exc:
+                log.warning("adaptation not checked, the watchlist is unreachable: %s", exc)
+                continue
+            if revision != seen_revision:
+                seen_revision, changed_at = revision, time.monotonic()
+            current = self._slot.current
+            if trained_revision is None and current is not None:
+                trained_revision = current.watchlist_revision
+            quiet = time.monotonic() - changed_at >= self._settings.retrain_after_s
+            stale = revision != trained_revision and quiet
+            due = current is not None and self._age() >= self._settings.retrain_every_h * 3600
+            actor = self._requested_by
+            if not (stale or due or actor):
+                continue
+            self._requested_by = None
+            outcome = self._train(actor or "service")
+            if outcome.outcome in ("trained", "unchanged", "nothing"):
+                trained_revision = revision if outcome.adaptation is None else outcome.adaptation.watchlist_revision
+
+    def _train(self, actor: str) -> TrainingOutcome:
+        self.state = "training"
+        self._cancel.clear()
+        started = time.perf_counter()
+        try:
+            outcome = train_once(
+                self._store,
+                self._embedder,
+                self._settings,
+                actor=actor,
+                kind=self._kind,
+                background=self._background,
+                serving=self._slot.current,
+                cancel=self._cancel,
+            )
+            self.last_error = ""
+        except Exception as exc:  # a failed training must leave the serving adaptation and the service alone
+            log.exception("%s adaptation training failed; the previous adaptation keeps serving", self._kind)
+            outcome = TrainingOutcome("failed", detail=str(exc))
+            self.last_error = str(exc)
+        self.state = "idle"
+        self.last_outcome = outcome
+        self._metrics.adaptation_trainings.labels(kind=self._kind, outcome=outcome.outcome).inc()
+        if outcome.outcome == "trained" and outcome.adaptation is not None:
+            self._slot.publish(outcome.adaptation)
+            self._report_serving()
+            log.info(
+                "%s adaptation %s trained in %.1f s on %d entries",
+                self._kind,
+                outcome.adaptation.version,
+                time.perf_counter() - started,
+                len(outcome.adaptation.heads),
+            )
+        elif outcome.outcome != "unchanged":
+            log.info("%s adaptation not trained (%s): %s", self._kind, outcome.outcome, outcome.detail)
+        return outcome
+
+    def _report_serving(self) -> None:
+        current = self._slot.current
+        if current is None:
+            return
+        labels = {"kind": self._kind}
+        self._metrics.adaptation_training_seconds.labels(**labels).set(current.training_s)
+        self._metrics.adaptation_entries.labels(**labels).set(len(current.heads))
+        recalls = [h.validation_recall for h in current.heads if h.validation_recall == h.validation_recall]
+        fprs = [h.validation_fpr for h in current.heads if h.validation_fpr == h.validation_fpr]
+        if recalls:
+            self._metrics.adaptation_validation.labels(kind=self._kind, metric="recall").set(min(recalls))
+        if fprs:
+            self._metrics.adaptation_validation.labels(kind=self._kind, metric="fpr").set(max(fprs))
