@@ -346,7 +346,7 @@ def _fit(
     jointly (one matrix product per step serves all heads)."""
     from scipy.optimize import minimize  # SciPy loads when a training runs, not with the config
 
-    rows, dim = x.shape
+    dim = x.shape[1]
     heads = labels.shape[1]
     positives = (labels * mask).sum(axis=0)
     negatives = ((1 - labels) * mask).sum(axis=0)
