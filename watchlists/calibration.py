@@ -55,6 +55,21 @@ class Calibration:
         """Share of impostor pairs that would match at ``threshold`` (false matches; ``None`` without pairs)."""
         return float(np.mean(self.impostor >= threshold)) if len(self.impostor) else None
 
+    def recommendation(self, configured: float) -> str:
+        """The threshold to set, in words: the suggested one with its false and true match rates, the configured
+        one's rates beside them, and where to set it (per entry, or for the kind)."""
+        suggested = self.suggested_threshold
+        if suggested is None:
+            return f"no suggested threshold for {self.kind}: no impostor scores (it needs images of two or more labels)"
+        return (
+            f"suggested threshold for {self.kind}: {suggested:.4f}, the lowest with false matches <= "
+            f"{self.target_fpr:.2%}: false matches {_rate(self.impostor_rate_at(suggested))}, true matches "
+            f"{_rate(self.genuine_rate_at(suggested))} (configured {configured:.4f}: false matches "
+            f"{_rate(self.impostor_rate_at(configured))}, true matches {_rate(self.genuine_rate_at(configured))})\n"
+            f"  set it per entry (vigil watchlist update ID --threshold {suggested:.4f}) or for every {self.kind} "
+            f"entry without its own (watchlist.default_threshold.{self.kind} in the config)"
+        )
+
     def to_json(self, current_threshold: float) -> dict[str, Any]:
         """The report as JSON: counts, percentiles, and both rates at the suggested and the current threshold."""
         at = {"current": current_threshold, "suggested": self.suggested_threshold}
@@ -132,6 +147,10 @@ def threshold_for_fpr(impostor: np.ndarray, target_fpr: float) -> float | None:
     if allowed >= len(ordered):
         return round(float(ordered[-1]), 4)
     return min(math.floor(float(ordered[allowed]) * 1e4 + 1) / 1e4, 1.0)  # just over the first that may not
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def _summary(scores: np.ndarray) -> dict[str, Any]:

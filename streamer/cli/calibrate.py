@@ -69,14 +69,7 @@ def _print(console: Console, result: Calibration, current: float) -> None:
         table.add_row(name, str(len(scores)), *cells)
     console.print(table)
     _histogram(console, result)
-    for name, threshold in (("configured", current), ("suggested", result.suggested_threshold)):
-        if threshold is None:
-            console.print(f"{name} threshold: no impostor pairs (enroll at least two entries)")
-            continue
-        console.print(
-            f"{name} threshold {threshold:.4f}: false matches {_rate(result.impostor_rate_at(threshold))}, "
-            f"genuine matches {_rate(result.genuine_rate_at(threshold))}"
-        )
+    console.print(result.recommendation(current), highlight=False)
     if not len(result.genuine):
         console.print("[yellow]no genuine pairs: enroll entries with two or more images to measure misses[/yellow]")
 
@@ -93,7 +86,3 @@ def _histogram(console: Console, result: Calibration) -> None:
         if g or i:
             bars = ("#" * round(BAR_WIDTH * g / peak["g"]), "#" * round(BAR_WIDTH * i / peak["i"]))
             console.print(f"{low:>6.2f}  [green]{bars[0]:<{BAR_WIDTH}}[/green]  [red]{bars[1]}[/red]", highlight=False)
-
-
-def _rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2%}"

@@ -100,15 +100,7 @@ def _print(console: Console, report: Evaluation, dataset: str) -> None:
     _listed(console, "misidentified probes (best label is another one):", errors)
     _listed(console, "rejected images:", [f"{p.source}: {p.reason} [{p.code}]" for p in report.rejected])
     console.print(_score_table(report))
-    suggested = report.scores.suggested_threshold
-    if suggested is None:
-        console.print("suggested threshold: no impostor scores")
-    else:
-        console.print(
-            f"suggested threshold {suggested:.4f} for false accepts <= {report.scores.target_fpr:g}: "
-            f"false accepts {_rate(report.scores.impostor_rate_at(suggested))}, "
-            f"true accepts {_rate(report.scores.genuine_rate_at(suggested))}"
-        )
+    console.print(report.scores.recommendation(report.threshold), highlight=False)
 
 
 def _label_table(report: Evaluation) -> Table:

@@ -49,7 +49,7 @@ class AlertPrinter:
             console.print(
                 f"[{colour}]ALERT {alert['event']:<6}[/] {alert['kind']:<7} camera=[cyan]{alert['camera']}[/] "
                 f"label=[bold]{alert['entry']['label']}[/] score={alert['score']:.3f} "
-                f"(threshold {alert['threshold']:.2f}) frame_time={alert['frame_time']} "
+                f"(threshold {alert['threshold']:g}) frame_time={alert['frame_time']} "
                 f"snapshot={alert['snapshot']}",
                 soft_wrap=True,
             )

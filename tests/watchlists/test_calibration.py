@@ -60,3 +60,26 @@ def test_without_two_entries_nothing_can_be_suggested(store: WatchlistStore) -> 
 
     assert result.suggested_threshold is None and len(result.genuine) == 1
     assert result.to_json(0.6)["impostor"] == {"pairs": 0}
+
+
+def test_the_recommendation_names_the_threshold_its_rates_the_configured_ones_and_where_to_set_it(
+    store: WatchlistStore,
+) -> None:
+    _enroll(store, "jane", unit(1), unit(1, 0.2), unit(1, -0.2))
+    _enroll(store, "john", unit(0, 1), unit(0.2, 1))
+    result = calibrate(store, "face", TEST_MODEL, target_fpr=0.01)
+    suggested = result.suggested_threshold
+    assert suggested is not None
+
+    text = result.recommendation(configured=-1.0)
+
+    assert f"suggested threshold for face: {suggested:.4f}" in text and "false matches <= 1.00%" in text
+    assert f"true matches {result.genuine_rate_at(suggested):.2%}" in text
+    assert "(configured -1.0000: false matches 100.00%, true matches 100.00%)" in text  # every pair matches at -1
+    assert f"--threshold {suggested:.4f}" in text and "watchlist.default_threshold.face" in text
+
+
+def test_without_impostors_the_recommendation_says_what_is_missing(store: WatchlistStore) -> None:
+    _enroll(store, "jane", unit(1), unit(1, 0.2))
+
+    assert "two or more labels" in calibrate(store, "face", TEST_MODEL).recommendation(configured=0.945)
