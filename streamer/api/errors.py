@@ -63,6 +63,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "image_not_found": 404,
     "not_found": 404,
     "keyframe_not_found": 404,
+    "alert_not_found": 404,
+    "snapshot_not_found": 404,
     "method_not_allowed": 405,
     "archive_disabled": 409,
     "request_too_large": 413,
