@@ -312,12 +312,25 @@ def test_match_lists_the_entries_an_image_matches_with_scores(
     path = photos["astronaut"] / "head.jpg" if photo == "astronaut_file" else photos[photo]
 
     result = vigil("watchlist", "match", str(path), "--kind", kind, "--top-k", "3", "--json")
-    table = vigil("watchlist", "match", str(path))
+    table = vigil("watchlist", "match", str(path), "--kind", kind)
 
     found = json.loads(result.out)
     assert [m["label"] for m in found["matches"]] == expected
     assert all(m["score"] >= m["threshold"] for m in found["matches"])
     assert all(label in table.out for label in expected) and table.code == 0
+
+
+@pytest.mark.parametrize(("photo", "kind"), [("astronaut_file", "face"), ("coffee", "anomaly"), ("rocket", "anomaly")])
+def test_match_without_a_kind_searches_faces_when_a_face_is_found_else_anomaly(
+    vigil: Vigil, photos: dict[str, Path], photo: str, kind: str
+) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+    path = photos["astronaut"] / "head.jpg" if photo == "astronaut_file" else photos[photo]
+
+    result = vigil("watchlist", "match", str(path), "--json")
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["kind"] == kind
 
 
 def test_match_refuses_a_file_that_is_not_an_image(vigil: Vigil, tmp_path: Path, photos: dict[str, Path]) -> None:
