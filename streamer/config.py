@@ -164,6 +164,16 @@ class TlsConfig(_Section):
     insecure: bool = Field(False, description="Skip hostname verification (self-signed test brokers only).")
 
 
+class MqttSnapshotsConfig(_Section):
+    """The retained ``<prefix>/cameras/<camera>/<kind>/snapshot`` topic: the JPEG of each camera's latest alert of a
+    kind (open or update), for dashboards such as Home Assistant's image entity."""
+
+    enabled: bool = Field(False, description="Publish the latest alert picture per camera and kind (retained).")
+    max_px: int = Field(640, ge=32, le=4096, description="Longest side of the published JPEG, in pixels.")
+    quality: int = Field(70, ge=1, le=100, description="JPEG quality of the published picture.")
+    crop: bool = Field(True, description="Send the matched region (a face) rather than the whole frame, if smaller.")
+
+
 class MqttConfig(_Section):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
@@ -178,6 +188,7 @@ class MqttConfig(_Section):
         False, description="Announce each camera (status sensor) and its alerts (events) to Home Assistant."
     )
     ha_discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
+    snapshots: MqttSnapshotsConfig = Field(default_factory=MqttSnapshotsConfig)
 
     @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod

@@ -1,12 +1,22 @@
 """Every Prometheus metric Vigil exports, declared in one place (names are a contract: DESIGN.md, "Metrics").
 
 Labels come only from bounded sets (camera, model, kind, reason, event), never a person or track id. Each pipeline
-owns one ``VigilMetrics`` with its own registry, so tests can run several pipelines in one process.
+owns one ``VigilMetrics`` with its own registry, so tests can run several pipelines in one process. The registry also
+carries the standard ``process_*`` metrics (CPU, memory, file descriptors); ``*_created`` series are not exported.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
 from prometheus_client.exposition import generate_latest
 
 from streamer import __version__
@@ -21,8 +31,10 @@ class VigilMetrics:
     """The collectors, registered on a private registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        disable_created_metrics()  # a *_created series per counter doubles the scrape and no dashboard reads it
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, open fds ...
         self.frames_decoded = Counter("vigil_frames_decoded", "Frames decoded from cameras.", ["camera"], registry=r)
         self.keyframes_sampled = Counter(
             "vigil_keyframes_sampled", "Frames the sampler passed on for embedding.", ["camera"], registry=r

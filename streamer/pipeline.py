@@ -18,10 +18,11 @@ from engines.faces import FacePipeline
 from streamer.adaptation_worker import AdaptationWorker
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
-from streamer.alerts.event import AlertEvent
+from streamer.alerts.event import AlertEvent, AlertPhase
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.alerts.policy import AlertPolicy
+from streamer.alerts.snapshot_topic import SnapshotJpegEncoder
 from streamer.alerts.snapshots import SnapshotWriter
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.batcher import CrossCameraBatcher
@@ -75,6 +76,7 @@ class Pipeline:
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
+        self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
         self._cameras = [
             CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
             for name, cam in config.cameras.items()
@@ -213,6 +215,9 @@ class Pipeline:
         for event, frame in events:
             event = self._snapshots.attach(event, frame.image if frame is not None else None)
             self._parts.outbox.put(event, event.topic(prefix))
+            if self._snapshot_jpegs is not None and frame is not None and event.event is not AlertPhase.CLOSE:
+                jpeg = self._snapshot_jpegs.encode(event, frame.image)
+                self._parts.publisher.publish_snapshot(event.camera, event.kind.value, jpeg)
             log.info(
                 "alert %s %s: %s on %s (score %.3f)",
                 event.event.value,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from engines.errors import VigilError
 from watchlists.embedding import Embedder
 from watchlists.errors import FacesNotAvailableError
 from watchlists.records import check_kind
@@ -94,6 +95,27 @@ class KindEmbedders:
                 "use --kind anomaly for scene references"
             )
         return self._models[kind]
+
+    def embed_probe(self, image: np.ndarray, kind: str | None = None) -> tuple[str, DeferredEmbedder, np.ndarray]:
+        """Embed a probe image (``vigil watchlist match``, ``POST /match``) as ``kind``; without one, infer it: a face
+        the face pipeline finds makes it ``face``, no face (or no face pipeline in this build) makes it ``anomaly``.
+
+        Returns:
+            The kind, its model and the embedding (one row).
+
+        Raises:
+            VigilError: the image cannot be embedded as that kind (a face that is too small, several faces ...).
+        """
+        if kind is None and "face" in self._models:
+            faces = self._models["face"]
+            try:
+                return "face", faces, faces.embed([image])
+            except VigilError as exc:
+                if exc.code != "no_face_found":
+                    raise
+        kind = kind or "anomaly"
+        model = self.for_kind(kind)
+        return kind, model, model.embed([image])
 
     def __call__(self, kind: str) -> DeferredEmbedder:
         """``for_kind``, so an instance can be passed where a ``kind -> Embedder`` function is expected."""

@@ -105,6 +105,12 @@ class NegativeConflictError(WatchlistError):
     code = "negative_is_reference"
 
 
+class LastImageError(WatchlistError):
+    """Removing this reference image would leave its entry with none: remove the entry instead."""
+
+    code = "last_image"
+
+
 class ArchiveError(WatchlistError):
     """A watchlist export archive is unreadable, malformed, too large, or its contents do not match their SHA-256."""
 

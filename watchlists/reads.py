@@ -59,15 +59,13 @@ class WatchlistReads:
         """The entry's reference images, in the order they were added."""
         with self._db.read() as db:
             self._entry(db, entry_id)
-            query = rows.IMAGE_SELECT.format(where="WHERE i.entry_id = ?")
-            return [rows.image(r) for r in db.execute(query, (entry_id,))]
+            return self._images(db, entry_id)
 
     def entry_negatives(self, entry_id: str) -> list[StoredImage]:
         """The entry's negative examples ("not this"), in the order they were added."""
         with self._db.read() as db:
             self._entry(db, entry_id)
-            query = NEGATIVE_SELECT.format(where="WHERE i.entry_id = ?")
-            return [rows.image(r, negative=True) for r in db.execute(query, (entry_id,))]
+            return self._negatives(db, entry_id)
 
     def find_images(self, sha256s: Sequence[str]) -> dict[str, StoredImage]:
         """Stored images among these hashes, by hash: lets enrollment skip embedding what is already stored."""
@@ -168,6 +166,16 @@ class WatchlistReads:
             if limit is not None:
                 sql, args = sql + " LIMIT ?", [*args, limit]
             return [rows.audit_record(r) for r in db.execute(sql, args)]
+
+    @staticmethod
+    def _images(db: SqlConnection, entry_id: str) -> list[StoredImage]:
+        query = rows.IMAGE_SELECT.format(where="WHERE i.entry_id = ?")
+        return [rows.image(r) for r in db.execute(query, (entry_id,))]
+
+    @staticmethod
+    def _negatives(db: SqlConnection, entry_id: str) -> list[StoredImage]:
+        query = NEGATIVE_SELECT.format(where="WHERE i.entry_id = ?")
+        return [rows.image(r, negative=True) for r in db.execute(query, (entry_id,))]
 
     @staticmethod
     def _entry(db: SqlConnection, entry_id: str) -> Entry:

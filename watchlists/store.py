@@ -26,7 +26,7 @@ from typing import Any
 from watchlists import negative_rows, rows
 from watchlists.adaptation import Adaptation
 from watchlists.database import open_database
-from watchlists.errors import NoNewImagesError
+from watchlists.errors import EntryNotFoundError, LastImageError, NoNewImagesError
 from watchlists.reads import WatchlistReads
 from watchlists.records import (
     DuplicateImage,
@@ -259,6 +259,33 @@ class WatchlistStore(WatchlistReads):
                 (adaptation.kind, adaptation.model_version, adaptation.kind, adaptation.model_version, keep),
             )
             rows.append_audit(db, actor, "adaptation.trained", None, adaptation.summary())
+
+    def remove_image(self, entry_id: str, image_id: int, *, actor: str, negative: bool = False) -> StoredImage:
+        """Delete one reference image (or, with ``negative``, one negative example) with its embeddings.
+
+        Indexes drop its vectors on their next sync (the deletion bumps the revision); the audit row keeps the
+        image's SHA-256 and source.
+
+        Raises:
+            EntryNotFoundError: no such entry, or it has no such image (code ``image_not_found``).
+            LastImageError: it is the entry's last reference image (an entry without one could never match).
+        """
+        table, what = ("negatives", "negative example") if negative else ("images", "image")
+        with self._db.write() as db:
+            self._entry(db, entry_id)
+            owned = self._negatives(db, entry_id) if negative else self._images(db, entry_id)
+            image = next((i for i in owned if i.id == image_id), None)
+            if image is None:
+                raise EntryNotFoundError(f"entry {entry_id!r} has no {what} {image_id}", code="image_not_found")
+            if not negative and len(owned) == 1:
+                raise LastImageError(
+                    f"image {image_id} is the last reference image of entry {entry_id!r}; remove the entry instead"
+                )
+            db.execute(f"DELETE FROM {table} WHERE id = ? AND entry_id = ?", (image_id, entry_id))
+            db.execute("UPDATE entries SET updated_at = ? WHERE id = ?", (_now(), entry_id))
+            detail = {"image_id": image.id, "sha256": image.sha256, "source": image.source}
+            rows.append_audit(db, actor, f"{table}.removed", entry_id, detail)
+            return image
 
     def remove_entry(self, entry_id: str, *, actor: str) -> Entry:
         """Delete an entry with its images and embeddings; the audit log keeps what was removed."""

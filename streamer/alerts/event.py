@@ -9,7 +9,9 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first payload; 2 adds ``snapshot_url`` and ``crop_url`` (API paths of the alert's pictures)."""
+ALERTS_API_PATH = "/api/v1/alerts"
 
 
 class AlertKind(StrEnum):
@@ -28,7 +30,7 @@ class AlertPhase(StrEnum):
 
 @dataclass(frozen=True)
 class AlertEvent:
-    """One open/update/close message of an alert; ``snapshot`` is filled in by the snapshot stage."""
+    """One open/update/close message of an alert; ``snapshot`` and ``crop`` are filled in by the snapshot stage."""
 
     alert_id: str
     event: AlertPhase
@@ -44,6 +46,7 @@ class AlertEvent:
     node_id: str
     model: str
     snapshot: str | None = None
+    crop: str | None = None
 
     def __post_init__(self) -> None:
         if self.frame_time.tzinfo is None:
@@ -70,9 +73,17 @@ class AlertEvent:
             "bbox": [int(v) for v in self.bbox],
             "frame_size": [int(v) for v in self.frame_size],
             "snapshot": self.snapshot,
+            "snapshot_url": picture_url(self.alert_id, "snapshot") if self.snapshot else None,
+            "crop_url": picture_url(self.alert_id, "crop") if self.crop else None,
             "node_id": self.node_id,
             "model": self.model,
         }
+
+
+def picture_url(alert_id: str, picture: str) -> str:
+    """Where the API serves an alert's newest ``snapshot`` or ``crop``, relative to the API's base URL (so it holds
+    behind a reverse proxy's path prefix too)."""
+    return f"{ALERTS_API_PATH}/{alert_id}/{picture}"
 
 
 def iso_utc(value: datetime) -> str:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -26,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from streamer.alerts.discovery import HomeAssistantDiscovery
 from streamer.alerts.event import iso_utc
 from streamer.alerts.outbox import AlertOutbox, OutboxItem
+from streamer.alerts.snapshot_topic import snapshot_topic
 from streamer.config import MqttConfig
 from streamer.metrics import VigilMetrics
 from streamer.sources.status import CameraStatus
@@ -90,6 +92,13 @@ class MqttPublisher:
         if first:
             self._announce([status.camera])
         self._send_status(status)
+
+    def publish_snapshot(self, camera: str, kind: str, jpeg: bytes) -> None:
+        """Retained ``<prefix>/cameras/<camera>/<kind>/snapshot``: the latest alert picture (best effort: a newer
+        one replaces it, so it does not wait in the outbox)."""
+        self._client.publish(
+            snapshot_topic(self._config.topic_prefix, camera, kind), jpeg, qos=self._config.qos, retain=True
+        )
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every alert in the outbox is acknowledged (or ``timeout``); True when idle."""
@@ -220,8 +229,8 @@ class MqttPublisher:
                 self._stop.wait(1.0)
 
     def _send_alert(self, item: OutboxItem) -> None:
-        payload = dict(item.payload, published_at=iso_utc(datetime.now(UTC)))
-        info = self._client.publish(item.topic, json.dumps(payload), qos=self._config.qos)
+        item = replace(item, payload=dict(item.payload, published_at=iso_utc(datetime.now(UTC))))
+        info = self._client.publish(item.topic, json.dumps(item.payload), qos=self._config.qos)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise RuntimeError(f"paho refused alert seq {item.seq}: {mqtt.error_string(info.rc)}")
         self._in_flight[info.mid] = item
@@ -237,7 +246,7 @@ class MqttPublisher:
             item = self._in_flight.pop(mid, None)
             if item is None:
                 continue  # a status message, or an ack for a message of an earlier connection
-            self._outbox.ack(item.seq)
+            self._outbox.ack(item.seq, item.payload["published_at"])
             self._metrics.alerts_published.labels(kind=item.kind, event=item.event).inc()
             if item.event != "close":  # a close is sent close_after_s after its last frame, by design
                 latency = (datetime.now(UTC) - item.frame_time).total_seconds()

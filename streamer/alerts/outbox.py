@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE acked_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_camera_time ON outbox (camera, frame_time);
+CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (alert_id, seq);
 """
 
 
@@ -95,10 +96,14 @@ class AlertOutbox:
             ).fetchall()
         return [_item(row) for row in rows]
 
-    def ack(self, seq: int) -> None:
+    def ack(self, seq: int, published_at: str | None = None) -> None:
+        """Mark an alert delivered; ``published_at`` (what the broker got) is kept in the stored payload, so the
+        history the API serves says when each alert went out."""
         with self._lock:
             self._db.execute(
-                "UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL", (iso_utc(datetime.now(UTC)), seq)
+                "UPDATE outbox SET acked_at = ?, payload = json_set(payload, '$.published_at', ?)"
+                " WHERE seq = ? AND acked_at IS NULL",
+                (iso_utc(datetime.now(UTC)), published_at, seq),
             )
 
     def depth(self) -> int:
@@ -115,6 +120,21 @@ class AlertOutbox:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
         return [_item(row) for row in rows]
+
+    def latest_snapshot(self, alert_id: str) -> str | None:
+        """The snapshot path of the alert's newest event that has one; None for an unknown alert or none written.
+
+        Raises:
+            KeyError: no event of ``alert_id`` is in the outbox.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT json_extract(payload, '$.snapshot') FROM outbox WHERE alert_id = ? ORDER BY seq DESC",
+                (alert_id,),
+            ).fetchall()
+        if not rows:
+            raise KeyError(alert_id)
+        return next((row[0] for row in rows if row[0]), None)
 
     def prune(self, keep_days: int) -> int:
         """Drop acknowledged alerts older than ``keep_days``; pending ones are never dropped."""

@@ -60,13 +60,14 @@ class SnapshotWriter:
     def __init__(self, root: Path, keep_days: int) -> None:
         self._root = Path(root)
         self._keep_days = keep_days
-        self._latest: dict[str, str] = {}
+        self._latest: dict[str, tuple[str, str | None]] = {}  # alert id -> (snapshot, crop or None)
 
     def attach(self, event: AlertEvent, image: np.ndarray | None) -> AlertEvent:
-        """Return ``event`` with its snapshot path (written now for open/update when the frame is given)."""
+        """Return ``event`` with its snapshot and crop paths (written now for open/update when the frame is given)."""
         if event.event is AlertPhase.CLOSE or image is None:
-            path = self._latest.pop(event.alert_id, None) if event.event is AlertPhase.CLOSE else None
-            return replace(event, snapshot=path or self._latest.get(event.alert_id))
+            paths = self._latest.pop(event.alert_id, None) if event.event is AlertPhase.CLOSE else None
+            snapshot, crop = paths or self._latest.get(event.alert_id) or (None, None)
+            return replace(event, snapshot=snapshot, crop=crop)
         day = event.frame_time.astimezone(UTC).strftime("%Y-%m-%d")
         stamp = event.frame_time.astimezone(UTC).strftime("%H%M%S%f")[:-3]
         relative = Path(self._root.name) / event.camera / day / f"{event.alert_id}-{event.event.value}-{stamp}.jpg"
@@ -74,17 +75,19 @@ class SnapshotWriter:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._write_frame(target, image, event.bbox)
+            crop = None
             box = crop_box(event.bbox, (image.shape[1], image.shape[0]))
             if box is not None:
                 x0, y0, x1, y1 = box
                 self._write_jpeg(Path(crop_path(str(target))), image[y0:y1, x0:x1])
+                crop = crop_path(str(relative))
         except OSError as exc:  # a full disk must not cost the alert itself
             log.warning("snapshot for alert %s not written: %s", event.alert_id, exc)
             return event
         if len(self._latest) >= MAX_REMEMBERED:
             self._latest.pop(next(iter(self._latest)))
-        self._latest[event.alert_id] = str(relative)
-        return replace(event, snapshot=str(relative))
+        self._latest[event.alert_id] = (str(relative), crop)
+        return replace(event, snapshot=str(relative), crop=crop)
 
     def prune(self, now: datetime | None = None) -> int:
         """Remove day folders older than ``keep_days``; returns how many were removed."""

@@ -61,6 +61,7 @@ class ApiContext:
         index_dir: where the search indexes are saved (``watchlist.index_dir``); ``None`` keeps them in memory.
         shared_indexes: indexes already built (the pipeline's), used instead of building a second copy.
         archive: past keyframes for ``POST /search`` (the pipeline's); ``None`` when the archive is off.
+        snapshots_dir: where alert pictures are written (``storage.snapshots``); ``None`` serves none.
     """
 
     store: WatchlistStore
@@ -75,6 +76,7 @@ class ApiContext:
     index_dir: Path | None = None
     shared_indexes: Sequence[WatchlistIndex] = ()
     archive: KeyframeArchive | None = None
+    snapshots_dir: Path | None = None
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -121,6 +121,7 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         index_dir=index_dir(config),
         shared_indexes=pipeline.indexes,
         archive=pipeline.archive,
+        snapshots_dir=config.storage.snapshots,
     )
     server = ApiServer(create_api(context), api.bind, api.port)
     server.start()

@@ -1,4 +1,4 @@
-"""``vigil watchlist``: add, list, show and remove entries, and give them negative examples.
+"""``vigil watchlist``: add, list, show and remove entries, give them negative examples, remove one image.
 
 Thin commands over ``watchlists``. ``add`` and ``add-negative`` check every image before they load a model, and
 store nothing when one is bad: the error lists each refused file with its reason (exit 1). Read commands never
@@ -183,3 +183,44 @@ def remove(
         echo_json({"removed": entry_json(entry, settings)})
     else:
         typer.echo(f"removed {entry.id} ({entry.label}, {entry.image_count} images)")
+
+
+ImageIdArgument = Annotated[
+    int, typer.Argument(help="Image id, as `vigil watchlist show` lists it.", show_default=False)
+]
+
+
+@watchlist_app.command("remove-image")
+def remove_image(
+    entry_id: EntryIdArgument,
+    image_id: ImageIdArgument,
+    actor: ActorOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove one reference image of an entry with its embeddings (never the last one: remove the entry instead)."""
+    _remove_one(entry_id, image_id, actor, config, as_json, negative=False)
+
+
+@watchlist_app.command("remove-negative")
+def remove_negative(
+    entry_id: EntryIdArgument,
+    negative_id: ImageIdArgument,
+    actor: ActorOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove one negative example of an entry with its embeddings."""
+    _remove_one(entry_id, negative_id, actor, config, as_json, negative=True)
+
+
+def _remove_one(entry_id: str, image_id: int, actor: str | None, config: Any, as_json: bool, *, negative: bool) -> None:
+    settings = load_config(config)
+    with existing_store(settings) as store:
+        entry = store.get_entry(store.resolve_entry_id(entry_id))
+        image = store.remove_image(entry.id, image_id, actor=default_actor(actor), negative=negative)
+    if as_json:
+        echo_json({"removed": image_json(image), "entry_id": entry.id})
+    else:
+        what = "negative example" if negative else "image"
+        typer.echo(f"removed {what} {image.id} ({image.source}) of {entry.id} ({entry.label})")

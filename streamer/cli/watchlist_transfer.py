@@ -105,7 +105,10 @@ def reembed_command(
 @transfer_app.command("match")
 def match(
     image: Annotated[Path, typer.Argument(help="An image file.", metavar="IMAGE")],
-    kind: Annotated[KindChoice, typer.Option(help="Which watchlist to search.")] = KindChoice.anomaly,
+    kind: Annotated[
+        KindChoice | None,
+        typer.Option(help="Which watchlist to search (default: face if a face is found, else anomaly)."),
+    ] = None,
     top_k: Annotated[int | None, typer.Option(min=1, max=100, help="At most this many entries.")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -116,12 +119,12 @@ def match(
     settings = load_config(config)
     pixels = read_image_file(image).pixels
     with existing_store(settings) as store:
-        model = kind_embedders(settings, show_progress=not as_json).for_kind(kind.value)
-        vectors = model.embed([pixels])
-        threshold = settings.watchlist.default_threshold[kind.value]
+        embedders = kind_embedders(settings, show_progress=not as_json)
+        kind_name, model, vectors = embedders.embed_probe(pixels, kind.value if kind else None)
+        threshold = settings.watchlist.default_threshold[kind_name]
         index = WatchlistIndex.from_store(
             store,
-            kind.value,
+            kind_name,
             model.version,
             default_threshold=threshold,
             dim=model.dim,
@@ -129,9 +132,9 @@ def match(
         )
         matches = index.search(vectors, k=top_k or settings.watchlist.top_k)[0]
     if as_json:
-        echo_json({"kind": kind.value, "model_version": model.version, "matches": [match_json(m) for m in matches]})
+        echo_json({"kind": kind_name, "model_version": model.version, "matches": [match_json(m) for m in matches]})
     else:
-        print_matches(matches, kind.value, model.version)
+        print_matches(matches, kind_name, model.version)
 
 
 def _print_import(report: ImportReport, as_json: bool) -> None:

@@ -312,12 +312,25 @@ def test_match_lists_the_entries_an_image_matches_with_scores(
     path = photos["astronaut"] / "head.jpg" if photo == "astronaut_file" else photos[photo]
 
     result = vigil("watchlist", "match", str(path), "--kind", kind, "--top-k", "3", "--json")
-    table = vigil("watchlist", "match", str(path))
+    table = vigil("watchlist", "match", str(path), "--kind", kind)
 
     found = json.loads(result.out)
     assert [m["label"] for m in found["matches"]] == expected
     assert all(m["score"] >= m["threshold"] for m in found["matches"])
     assert all(label in table.out for label in expected) and table.code == 0
+
+
+@pytest.mark.parametrize(("photo", "kind"), [("astronaut_file", "face"), ("coffee", "anomaly"), ("rocket", "anomaly")])
+def test_match_without_a_kind_searches_faces_when_a_face_is_found_else_anomaly(
+    vigil: Vigil, photos: dict[str, Path], photo: str, kind: str
+) -> None:
+    _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
+    path = photos["astronaut"] / "head.jpg" if photo == "astronaut_file" else photos[photo]
+
+    result = vigil("watchlist", "match", str(path), "--json")
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["kind"] == kind
 
 
 def test_match_refuses_a_file_that_is_not_an_image(vigil: Vigil, tmp_path: Path, photos: dict[str, Path]) -> None:
@@ -392,3 +405,27 @@ def test_calibrate_reports_genuine_above_impostor_scores_and_saves_json(vigil: V
     impostor, genuine = report["impostor"]["percentiles"], report["genuine"]["percentiles"]
     assert impostor["99"] < report["suggested_threshold"] <= genuine["1"]
     assert report["rates"]["suggested"]["impostor"] <= 0.01
+
+
+def test_remove_image_and_remove_negative_take_out_one_picture_but_never_the_last_reference(
+    vigil: Vigil, photos: dict[str, Path]
+) -> None:
+    entry_id = _add(vigil, "--kind", "anomaly", "--label", "astronaut", "--threshold", "0.5", str(photos["astronaut"]))
+    vigil("watchlist", "add-negative", entry_id, str(photos["coffee"]))
+    shown = json.loads(vigil("watchlist", "show", entry_id, "--json").out)
+    first, *others = [i["id"] for i in shown["images"]]
+
+    negative = vigil("watchlist", "remove-negative", entry_id[:6], str(shown["negatives"][0]["id"]))
+    removed = [vigil("watchlist", "remove-image", entry_id, str(image_id), "--json") for image_id in others]
+    last = vigil("watchlist", "remove-image", entry_id, str(first))
+    missing = vigil("watchlist", "remove-image", entry_id, "999999")
+
+    assert negative.code == 0 and f"removed negative example {shown['negatives'][0]['id']}" in negative.out
+    assert [json.loads(r.out)["removed"]["id"] for r in removed] == others
+    assert last.code == 1 and "is the last reference image" in last.err and "remove the entry instead" in last.err
+    assert missing.code == 1 and "has no image 999999" in missing.err
+    after = json.loads(vigil("watchlist", "show", entry_id, "--json").out)
+    assert [i["id"] for i in after["images"]] == [first] and after["negatives"] == []
+    assert [a["action"] for a in after["audit"][:3]] == ["images.removed", "images.removed", "negatives.removed"]
+    matched = json.loads(vigil("watchlist", "match", str(photos["coffee"]), "--json").out)
+    assert [m["label"] for m in matched["matches"]] == ["astronaut"]  # the negative no longer vetoes the look-alike

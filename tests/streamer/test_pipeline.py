@@ -7,6 +7,7 @@ import urllib.request
 
 import cv2
 import jsonschema
+import numpy as np
 import pytest
 
 from engines.regions import RegionGrid
@@ -47,9 +48,16 @@ def is_alert(event: str, camera: str = "lobby"):
 
 def test_a_watchlist_image_on_camera_raises_an_open_then_a_close_alert(clips, rtsp_server, run_pipeline, tmp_path):
     server = rtsp_server({"lobby": clips["with"]})
-    running = run_pipeline({"lobby": server.url("lobby")})
+    running = run_pipeline({"lobby": server.url("lobby")}, mqtt={"snapshots": {"enabled": True, "max_px": 320}})
     opened = running.recorder.wait_for(is_alert("open"), timeout=60).json()
     closed = running.recorder.wait_for(is_alert("close"), timeout=60).json()
+    running.recorder.wait_for(lambda m: m.topic == "vigil/cameras/lobby/anomaly/snapshot", timeout=10)
+    late = Recorder(running.config.mqtt.host, running.config.mqtt.port, "vigil/cameras/+/+/snapshot")
+    picture = late.wait_for(lambda m: m.topic == "vigil/cameras/lobby/anomaly/snapshot", timeout=10)
+    late.close()
+    image = cv2.imdecode(np.frombuffer(picture.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.retain and image is not None and max(image.shape[:2]) <= 320  # retained for late subscribers
+    assert opened["snapshot_url"] == f"/api/v1/alerts/{opened['alert_id']}/snapshot"
     assert opened["entry"]["label"] == LABEL
     assert opened["alert_id"] == closed["alert_id"]
     assert opened["score"] >= opened["threshold"] == pytest.approx(0.8)

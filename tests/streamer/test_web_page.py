@@ -234,7 +234,7 @@ def test_an_unknown_token_is_refused_at_sign_in_and_not_kept(page: WebPage, secr
     assert page.session_token() is None
 
 
-ADMIN_ONLY = ("add-entry", "edit-entry", "add-images", "add-negatives", "entry-toggle", "entry-remove")
+ADMIN_ONLY = ("add-entry", "edit-entry", "add-references", "add-negatives", "entry-toggle", "entry-remove")
 """What changes the watchlist: a viewer is not offered these."""
 
 
@@ -314,6 +314,43 @@ def test_an_admin_opens_an_entry_sees_its_images_switches_it_off_and_removes_it(
         "negatives.added",
         "entry.created",
     ]
+
+
+def test_an_admin_adds_reference_images_to_an_entry_then_deletes_one_but_not_the_last(
+    page: WebPage, photo_bytes: dict[str, bytes], photo_files: dict[str, Path]
+) -> None:
+    entry = _create(page.api, LABEL, ("c.jpg", photo_bytes["coffee.jpg"]))
+    page.sign_in("admin")
+    page.wait(lambda: page.labels() == [LABEL])
+    page.open_entry(LABEL)
+    images = lambda: [i.source for i in page.api.store.entry_images(entry["id"])]  # noqa: E731
+
+    page.by_id("more-images").send_keys(str(photo_files["rocket.bmp"]))
+    page.driver.find_element(By.CSS_SELECTOR, "#add-references button[type=submit]").click()
+    uploaded = page.result("add-references-result")
+    page.wait(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "#entry-images figure")) == 2)
+    stored_after_upload = images()
+
+    first_id = page.api.store.entry_images(entry["id"])[0].id
+    page.driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Delete reference image #{first_id}']").click()
+    question = page.alert().text
+    page.alert().accept()
+    deleted = page.result("entry-images-result")
+    page.wait(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "#entry-images figure")) == 1)
+    stored_after_delete = images()
+
+    last_id = page.api.store.entry_images(entry["id"])[0].id
+    page.driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Delete reference image #{last_id}']").click()
+    page.alert().accept()
+    refused = page.result("entry-images-result")
+
+    assert "upload:rocket.bmp: stored as image #" in uploaded, uploaded  # the form was sent by the page, not natively
+    assert stored_after_upload == ["upload:c.jpg", "upload:rocket.bmp"]
+    assert question == f"Delete reference image #{first_id} (upload:c.jpg)? This cannot be undone."
+    assert deleted == f"Deleted reference image #{first_id}." and stored_after_delete == ["upload:rocket.bmp"]
+    assert refused.startswith("last_image: ") and "Nothing was deleted." in refused
+    assert images() == ["upload:rocket.bmp"]
+    assert page.api.store.audit(entry["id"])[0].action == "images.removed"
 
 
 def test_an_admin_edits_the_label_and_threshold_and_sees_them_on_the_page_and_in_the_store(

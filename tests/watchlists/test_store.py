@@ -27,6 +27,7 @@ from watchlists.errors import (
     EmbeddingMismatchError,
     EntryNotFoundError,
     InvalidEntryError,
+    LastImageError,
     NoNewImagesError,
     StoreError,
 )
@@ -469,3 +470,48 @@ def test_a_bulk_of_negatives_is_stored_in_order_and_repeats_are_reported_against
         ("not fire 600.png", result.added[599].id),
     ]
     assert len(store.embeddings("anomaly", TEST_MODEL).negative_entry_ids) == 700
+
+
+def test_removing_one_image_or_negative_is_audited_and_the_index_follows(store: WatchlistStore) -> None:
+    entry = store.create_entry("anomaly", "fire", [new_image(unit(1), "a"), new_image(unit(0, 1), "b")], actor="a")
+    entry_id = entry.entry.id
+    store.add_negatives(entry_id, [new_image(unit(0, 0, 1), "n")], actor="a")
+    index = WatchlistIndex.from_store(store, "anomaly", TEST_MODEL, default_threshold=0.9, dim=DIM)
+    second, negative = store.entry_images(entry_id)[1], store.entry_negatives(entry_id)[0]
+    assert [m.entry_id for m in index.search(unit(0, 1)[None, :])[0]] == [entry_id]
+
+    removed = store.remove_image(entry_id, second.id, actor="bob")
+    store.remove_image(entry_id, negative.id, actor="bob", negative=True)
+    index.sync()
+
+    assert removed.sha256 == second.sha256
+    assert index.search(unit(0, 1)[None, :]) == [[]]  # its vector left the index
+    assert [i.source for i in store.entry_images(entry_id)] == ["a.png"] and store.entry_negatives(entry_id) == []
+    assert store.get_entry(entry_id).image_count == 1
+    audit = store.audit(entry_id)
+    assert [(a.action, a.actor) for a in audit[:2]] == [("negatives.removed", "bob"), ("images.removed", "bob")]
+    assert audit[1].detail == {"image_id": second.id, "sha256": second.sha256, "source": "b.png"}
+
+
+@pytest.mark.parametrize(
+    ("target", "negative", "error", "code"),
+    [
+        ("only", False, LastImageError, "last_image"),  # an entry without references could never match
+        ("other", False, EntryNotFoundError, "image_not_found"),  # another entry's image is not this entry's
+        ("only", True, EntryNotFoundError, "image_not_found"),  # a reference image is not a negative
+        ("missing", False, EntryNotFoundError, "image_not_found"),
+    ],
+)
+def test_removing_an_image_that_cannot_go_is_refused_and_writes_nothing(
+    store: WatchlistStore, target: str, negative: bool, error: type[Exception], code: str
+) -> None:
+    entry_id = store.create_entry("anomaly", "fire", [new_image(unit(1), "a")], actor="a").entry.id
+    other_id = store.create_entry("anomaly", "smoke", [new_image(unit(0, 1), "b")], actor="a").entry.id
+    ids = {"only": store.entry_images(entry_id)[0].id, "other": store.entry_images(other_id)[0].id, "missing": 10**6}
+    revision = store.revision()
+
+    with pytest.raises(error) as raised:
+        store.remove_image(entry_id, ids[target], actor="bob", negative=negative)
+
+    assert raised.value.code == code  # type: ignore[attr-defined]
+    assert store.revision() == revision and len(store.entry_images(entry_id)) == 1

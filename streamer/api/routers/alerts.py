@@ -1,16 +1,31 @@
-"""``GET /alerts``: the alert history (the persistent outbox), newest first, filtered by time and camera."""
+"""``GET /alerts``: the alert history (the persistent outbox), newest first, filtered by time and camera; and
+``GET /alerts/{alert_id}/snapshot`` / ``/crop``: the pictures of an alert's newest event that has them.
+
+The alert JSON names the pictures by these paths (``snapshot_url``, ``crop_url``), so any client holding a viewer
+token can show what triggered an alert without access to the node's disk. Pictures are read only from under
+``storage.snapshots``: a path in the outbox never reaches outside it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
+from streamer.alerts.snapshots import crop_path
 from streamer.api.auth import Context, Viewer
+from streamer.api.context import ApiContext
+from streamer.api.errors import ApiError
 from streamer.api.schemas import AlertsResponse
 
 router = APIRouter(tags=["alerts"])
+
+_NOT_FOUND = {"description": "Unknown alert, or no such picture of it.", "content": {"application/json": {}}}
+_PICTURE = {200: {"content": {"image/jpeg": {}}, "description": "The JPEG."}, 404: _NOT_FOUND}
+_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/alerts", response_model=AlertsResponse)
@@ -21,10 +36,36 @@ def list_alerts(
     camera: Annotated[str | None, Query(description="Only this camera's alerts.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertsResponse:
-    """Alert events (open, update, close) as published on MQTT, delivered or still waiting for the broker."""
+    """Alert events (open, update, close) as published on MQTT, delivered or still waiting for the broker
+    (``published_at`` is null until the broker has acknowledged the event)."""
     if context.outbox is None:
         return AlertsResponse(alerts=[])
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # a time without a zone is read as UTC, like every Vigil timestamp
     items = context.outbox.history(since=since, camera=camera, limit=limit)
     return AlertsResponse(alerts=[item.payload for item in items])
+
+
+@router.get("/alerts/{alert_id}/{picture}", response_class=FileResponse, responses=_PICTURE)
+def alert_picture(alert_id: str, picture: Literal["snapshot", "crop"], context: Context, _: Viewer) -> FileResponse:
+    """The alert's newest snapshot (the whole frame, the match boxed) or its crop (the matched region alone)."""
+    path = _picture_path(context, alert_id, picture)
+    return FileResponse(path, media_type="image/jpeg", headers=_HEADERS)
+
+
+def _picture_path(context: ApiContext, alert_id: str, picture: str) -> Path:
+    """The file of ``picture``, or ``alert_not_found`` / ``snapshot_not_found`` (404)."""
+    if context.outbox is None:
+        raise ApiError(f"alert {alert_id!r} not found", code="alert_not_found")
+    try:
+        snapshot = context.outbox.latest_snapshot(alert_id)
+    except KeyError:
+        raise ApiError(f"alert {alert_id!r} not found", code="alert_not_found") from None
+    if snapshot is None or context.snapshots_dir is None:
+        raise ApiError(f"alert {alert_id!r} has no snapshot", code="snapshot_not_found")
+    root = context.snapshots_dir.resolve()
+    path = (root.parent / (crop_path(snapshot) if picture == "crop" else snapshot)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        what = "crop (its match was the whole frame)" if picture == "crop" else "snapshot on disk (expired?)"
+        raise ApiError(f"alert {alert_id!r} has no {what}", code="snapshot_not_found")
+    return path

@@ -1,6 +1,7 @@
 """``POST /match``: what in the watchlist an image matches, with scores (``viewer``).
 
-A multipart form with one ``image``, optionally ``kind`` (default ``anomaly``), ``top_k`` and ``camera`` (apply
+A multipart form with one ``image``, optionally ``kind`` (default: ``face`` when the face pipeline finds a face in
+the image, else ``anomaly``), ``top_k`` and ``camera`` (apply
 camera scopes as a frame from that camera would). The image is embedded by the live model and searched in an index
 that follows the store, exactly as a keyframe would be; nothing is written.
 """
@@ -19,7 +20,11 @@ from watchlists.images import decode_image
 from watchlists.records import KINDS
 
 router = APIRouter(tags=["match"])
-_FIELDS = {"kind": "face or anomaly (default)", "top_k": "at most this many entries", "camera": "apply camera scopes"}
+_FIELDS = {
+    "kind": "face or anomaly (default: face if a face is found, else anomaly)",
+    "top_k": "at most this many entries",
+    "camera": "apply camera scopes",
+}
 
 
 @router.post(
@@ -32,22 +37,23 @@ async def match(request: Request, context: Context, _: Viewer) -> MatchesRespons
     """The entries the image matches, best first (only those at or over their threshold)."""
     form = await read_upload(request, context.limits, file_field="image")
     image = form.single_image("image")
-    kind = form.text("kind", "anomaly") or "anomaly"
-    if kind not in KINDS:
+    kind = form.text("kind", "") or None
+    if kind is not None and kind not in KINDS:
         raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
     top_k = form.number("top_k")
     if top_k is not None and not (1 <= top_k <= 100 and top_k.is_integer()):
         raise InvalidRequestError(f"top_k: must be a whole number from 1 to 100, got {top_k:g}")
-    embedder = context.embedders.for_kind(kind)
+    if kind is not None:
+        context.embedders.for_kind(kind)  # a kind this build cannot embed is refused before decoding
     limits = context.limits
 
     def search() -> MatchesResponse:
         pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
-        vectors = embedder.embed([pixels.pixels])
-        index = context.index(kind, embedder.version, embedder.dim)
+        found_kind, embedder, vectors = context.embedders.embed_probe(pixels.pixels, kind)
+        index = context.index(found_kind, embedder.version, embedder.dim)
         found = index.search(vectors, camera=form.text("camera"), k=int(top_k or context.top_k))[0]
         return MatchesResponse(
-            kind=kind, model_version=embedder.version, matches=[MatchResponse.from_match(m) for m in found]
+            kind=found_kind, model_version=embedder.version, matches=[MatchResponse.from_match(m) for m in found]
         )
 
     return await run_in_threadpool(search)

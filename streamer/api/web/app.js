@@ -259,7 +259,7 @@ async function matchImage(event) {
   const form = event.target;
   const result = $("match-result");
   const data = new FormData();
-  data.append("kind", form.elements.kind.value);
+  if (form.elements.kind.value) data.append("kind", form.elements.kind.value);  // none: the service infers it
   if (form.elements.camera.value.trim()) data.append("camera", form.elements.camera.value.trim());
   const file = form.elements.image.files[0];
   data.append("image", file, file.name);

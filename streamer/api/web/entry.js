@@ -1,7 +1,7 @@
 // One watchlist entry on the admin page: its facts, images, negative examples and history, and what an admin changes
-// there (edit its fields, switch it off or on, add images or negatives, remove it). Loaded after app.js, whose helpers
-// it uses (call, el, say, sayFailure, sayStored, path, fmtTime, show, state); app.js opens an entry with openEntry and
-// drops its thumbnails with forgetImages. As in app.js, every string from the server goes in as text, never markup.
+// there (edit its fields, switch it off or on, add or delete images and negatives, remove it). Loaded after app.js,
+// whose helpers it uses (call, el, say, sayFailure, sayStored, path, fmtTime, show, state); app.js opens an entry with
+// openEntry and drops its thumbnails with forgetImages. As in app.js, every string from the server goes in as text, never markup.
 "use strict";
 
 function forgetImages() {
@@ -18,12 +18,38 @@ function thumbnail(entryId, image, collection) {
       img.src = url;
     })
     .catch((failure) => img.replaceWith(el("span", { class: "message error" }, `${failure.code}: ${failure.message}`)));
-  return el("figure", {}, img, el("figcaption", {}, `#${image.id} ${image.source}`));
+  const what = collection === "images" ? "reference image" : "negative example";
+  const remove = el(
+    "button",
+    {
+      type: "button",
+      class: "link danger admin-only",
+      "aria-label": `Delete ${what} #${image.id}`,
+      onclick: () => removeImage(entryId, image, collection, what),
+    },
+    "Delete",
+  );
+  return el("figure", {}, img, el("figcaption", {}, `#${image.id} ${image.source}`), remove);
+}
+
+/** Delete one image or negative after a confirmation; the service refuses an entry's last reference image. */
+async function removeImage(entryId, image, collection, what) {
+  const result = $(`entry-${collection}-result`);
+  if (!window.confirm(`Delete ${what} #${image.id} (${image.source})? This cannot be undone.`)) return;
+  try {
+    await call("DELETE", `/watchlist/${path(entryId, collection, String(image.id))}`);
+  } catch (failure) {
+    sayFailure(result, failure, { wrote: true, nothing: "Nothing was deleted." });
+    return;
+  }
+  await renderEntry();
+  say(result, "ok", `Deleted ${what} #${image.id}.`);
 }
 
 async function openEntry(entryId) {
   state.entryId = entryId;
-  for (const id of ["add-images-result", "add-negatives-result", "edit-entry-result", "entry-status"]) {
+  const results = ["add-references-result", "add-negatives-result", "entry-images-result", "entry-negatives-result"];
+  for (const id of [...results, "edit-entry-result", "entry-status"]) {
     $(id).replaceChildren();
   }
   show("entry");
@@ -180,6 +206,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("edit-entry").addEventListener("submit", saveEdits);
   $("entry-toggle").addEventListener("click", toggleEntry);
   $("entry-remove").addEventListener("click", removeEntry);
-  $("add-images").addEventListener("submit", (event) => addToEntry(event, "images", "image"));
+  $("add-references").addEventListener("submit", (event) => addToEntry(event, "images", "image"));
   $("add-negatives").addEventListener("submit", (event) => addToEntry(event, "negatives", "negative"));
 });

@@ -150,3 +150,33 @@ def test_a_wrong_password_is_reported_and_nothing_is_lost(tmp_path: Path, caplog
     assert outbox.depth() == 1
     assert "refused the connection" in caplog.text
     assert "wrong-password" not in caplog.text
+
+
+def test_the_history_says_when_the_broker_got_each_alert(mosquitto, mqtt_recorder: Recorder, tmp_path: Path):
+    publisher, outbox, _ = publisher_for(mosquitto, tmp_path)
+    publisher.start()
+    try:
+        outbox.put(event(1), "vigil/alerts/lobby/anomaly")
+        publisher.notify()
+        assert publisher.wait_idle(10)
+        delivered = mqtt_recorder.wait_for(lambda m: m.topic == "vigil/alerts/lobby/anomaly", timeout=10).json()
+    finally:
+        publisher.stop()
+    (stored,) = outbox.history()
+    assert delivered["published_at"] is not None
+    assert stored.payload == delivered  # the row the API serves is the message the broker got, published_at included
+
+
+def test_an_alert_picture_is_retained_on_the_camera_snapshot_topic(mosquitto, tmp_path: Path):
+    publisher, _outbox, _ = publisher_for(mosquitto, tmp_path)
+    publisher.start()
+    try:
+        publisher.publish_snapshot("lobby", "face", b"\xff\xd8first")
+        publisher.publish_snapshot("lobby", "face", b"\xff\xd8second")
+        time.sleep(0.5)
+        late = Recorder(mosquitto.host, mosquitto.port, "vigil/cameras/+/+/snapshot")
+        picture = late.wait_for(lambda m: m.topic == "vigil/cameras/lobby/face/snapshot", timeout=10)
+        late.close()
+    finally:
+        publisher.stop()
+    assert (picture.payload, picture.retain) == (b"\xff\xd8second", True)  # the latest one, for late subscribers

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from streamer.alerts.event import AlertEvent, AlertKind, AlertPhase, alert_schema
 from streamer.alerts.outbox import AlertOutbox
@@ -61,3 +63,24 @@ def test_the_stored_payload_validates_once_stamped(tmp_path: Path):
     outbox.put(event(1), "t")
     payload = dict(outbox.pending()[0].payload, published_at="2026-11-25T12:00:00.000Z")
     jsonschema.validate(payload, alert_schema())
+
+
+def test_an_acknowledged_alert_keeps_the_time_it_was_published(tmp_path: Path):
+    outbox = AlertOutbox(tmp_path / "outbox.db")
+    sent, waiting = outbox.put(event(1), "t"), outbox.put(event(2), "t")
+    outbox.ack(sent, "2026-11-25T12:00:00.123Z")
+    published = {item.seq: item.payload["published_at"] for item in outbox.history()}
+    assert published == {sent: "2026-11-25T12:00:00.123Z", waiting: None}  # null only until the broker acks
+
+
+def test_latest_snapshot_is_the_newest_event_that_has_one(tmp_path: Path):
+    outbox = AlertOutbox(tmp_path / "outbox.db")
+    first = event(1)
+    outbox.put(first, "t")
+    outbox.put(replace(first, event=AlertPhase.UPDATE, snapshot="snapshots/newer.jpg"), "t")
+    outbox.put(replace(first, event=AlertPhase.CLOSE, snapshot=None), "t")
+    assert outbox.latest_snapshot(first.alert_id) == "snapshots/newer.jpg"
+    outbox.put(replace(event(2), snapshot=None), "t")
+    assert outbox.latest_snapshot(event(2).alert_id) is None
+    with pytest.raises(KeyError):
+        outbox.latest_snapshot(event(3).alert_id)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 import skimage.data
 
-from streamer.alerts.event import AlertEvent, AlertKind, AlertPhase
+from streamer.alerts.event import AlertEvent, AlertKind, AlertPhase, alert_schema
 from streamer.alerts.snapshots import SnapshotWriter, crop_box, crop_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -83,6 +84,7 @@ def test_update_writes_a_new_snapshot_and_close_reuses_the_last_one(tmp_path: Pa
     closed = writer.attach(alert((172, 52, 110, 130), AlertPhase.CLOSE, NOW + timedelta(seconds=9)), None)
     assert opened.snapshot != updated.snapshot
     assert closed.snapshot == updated.snapshot
+    assert closed.crop == updated.crop == crop_path(updated.snapshot)
     assert all((tmp_path / p).is_file() for p in (opened.snapshot, updated.snapshot, crop_path(updated.snapshot)))
 
 
@@ -118,3 +120,34 @@ def test_crop_box_clips_to_the_frame():
     assert crop_box((-10, -10, 50, 40), (100, 80)) == (0, 0, 40, 30)
     assert crop_box((90, 70, 50, 40), (100, 80)) == (90, 70, 100, 80)
     assert crop_box((120, 10, 5, 5), (100, 80)) is None
+
+
+@pytest.mark.parametrize(
+    ("bbox", "crop_url"),
+    [
+        ((170, 50, 110, 130), "/api/v1/alerts/00000000-0000-4000-8000-000000000001/crop"),  # a region: it has a crop
+        ((0, 0, 480, 360), None),  # the whole frame: no crop to link to
+    ],
+)
+def test_the_alert_json_links_the_pictures_the_api_serves(tmp_path: Path, bbox, crop_url):
+    stamped = SnapshotWriter(tmp_path / "snapshots", keep_days=30).attach(alert(bbox), FRAME)
+    payload = stamped.to_payload(published_at=NOW)
+    jsonschema.validate(payload, alert_schema())
+    assert payload["schema_version"] == 2
+    assert payload["snapshot"] == stamped.snapshot  # kept for consumers of version 1
+    assert payload["snapshot_url"] == "/api/v1/alerts/00000000-0000-4000-8000-000000000001/snapshot"
+    assert payload["crop_url"] == crop_url
+
+
+def test_an_alert_without_a_snapshot_links_no_pictures(tmp_path: Path):
+    payload = alert((170, 50, 110, 130)).to_payload(published_at=NOW)
+    jsonschema.validate(payload, alert_schema())
+    assert (payload["snapshot_url"], payload["crop_url"]) == (None, None)
+
+
+def test_version_2_payloads_must_carry_the_picture_links_and_version_1_payloads_still_validate():
+    payload = alert((170, 50, 110, 130)).to_payload(published_at=NOW)
+    without_links = {k: v for k, v in payload.items() if k not in ("snapshot_url", "crop_url")}
+    with pytest.raises(jsonschema.ValidationError, match="snapshot_url"):
+        jsonschema.validate(without_links, alert_schema())
+    jsonschema.validate(dict(without_links, schema_version=1), alert_schema())

@@ -147,7 +147,7 @@ def test_alerts_come_newest_first_filtered_by_time_and_camera(api: Api, query: s
     response = api.client.get(f"/api/v1/alerts{query}", headers=api.headers("viewer"))
 
     assert [a["entry"]["label"] for a in response.json()["alerts"]] == labels
-    assert all(a["schema_version"] == 1 and a["node_id"] == "node-t" for a in response.json()["alerts"])
+    assert all(a["schema_version"] == 2 and a["node_id"] == "node-t" for a in response.json()["alerts"])
 
 
 def test_a_malformed_since_is_400_naming_the_field(api: Api) -> None:

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engines.faces import FacePipeline
+from engines.scene import SceneEmbedder
 from streamer.api.app import create_api
 from streamer.api.context import ApiContext
 from streamer.api.errors import ApiError
@@ -149,3 +150,48 @@ def test_face_entries_are_enrolled_and_matched_through_the_face_pipeline(
     assert (no_face.status_code, no_face.json()["error"]["code"]) == (422, "no_face_found")
     assert created.status_code == 201 and created.json()["model_version"] == face_pipeline.version
     assert matches == {"hopper": ["grace"], "astronaut": []}
+
+
+def test_match_without_a_kind_searches_faces_when_a_face_is_found_else_anomaly(
+    tmp_path: Path,
+    face_pipeline: FacePipeline,
+    scene_embedder: SceneEmbedder,
+    face_photos: dict[str, np.ndarray],
+    photo_bytes: dict[str, bytes],
+) -> None:
+    _, secret = create_token(tmp_path / "tokens.yaml", "alice", "admin")
+    headers = {"Authorization": f"Bearer {secret}"}
+    hopper = encode(face_photos["hopper"], "JPEG")
+    with WatchlistStore(tmp_path / "watchlist.db") as store:
+        context = ApiContext(
+            store=store,
+            embedders=KindEmbedders({"face": lambda: face_pipeline, "anomaly": lambda: scene_embedder}),
+            tokens=ApiTokens(tmp_path / "tokens.yaml"),
+            default_thresholds={"face": 0.9, "anomaly": 0.75},
+        )
+        with TestClient(create_api(context)) as client:
+            for kind, label, name, photo in (
+                ("face", "grace", "hopper.jpg", hopper),
+                ("anomaly", "coffee", "coffee.jpg", photo_bytes["coffee.jpg"]),
+            ):
+                created = client.post(
+                    "/api/v1/watchlist",
+                    headers=headers,
+                    data={"kind": kind, "label": label},
+                    files={"images": (name, photo)},
+                )
+                assert created.status_code == 201, created.text
+            found = {
+                name: client.post("/api/v1/match", headers=headers, files={"image": (name, photo)}).json()
+                for name, photo in (("hopper.jpg", hopper), ("coffee.jpg", photo_bytes["coffee.jpg"]))
+            }
+            forced = client.post(
+                "/api/v1/match", headers=headers, data={"kind": "anomaly"}, files={"image": ("h.jpg", hopper)}
+            ).json()
+
+    assert (found["hopper.jpg"]["kind"], [m["label"] for m in found["hopper.jpg"]["matches"]]) == ("face", ["grace"])
+    assert (found["coffee.jpg"]["kind"], [m["label"] for m in found["coffee.jpg"]["matches"]]) == (
+        "anomaly",
+        ["coffee"],
+    )
+    assert forced["kind"] == "anomaly"  # a kind given is a kind used

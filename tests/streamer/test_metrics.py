@@ -1,0 +1,19 @@
+"""The metrics registry: Vigil's own series plus the standard process metrics, and no ``*_created`` series."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.metrics import VigilMetrics
+
+
+def test_the_exposition_has_process_metrics_and_no_created_series() -> None:
+    metrics = VigilMetrics()
+    metrics.alerts_published.labels(kind="face", event="open").inc()
+    samples = {
+        s.name for family in text_string_to_metric_families(metrics.exposition().decode()) for s in family.samples
+    }
+
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= samples
+    assert "vigil_alerts_published_total" in samples
+    assert not [name for name in samples if name.endswith("_created")]
