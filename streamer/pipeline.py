@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engines.faces import FacePipeline
-from streamer.adaptation_worker import AdaptationWorker
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
+from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.event import AlertEvent, AlertPhase
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox

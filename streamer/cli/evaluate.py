@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streamer.cli.evaluate_clips import evaluate_clips
 from streamer.cli.watchlist_options import ConfigOption, JsonOption, KindChoice, kind_embedders
 from streamer.config import load_config
 from watchlists.calibration import PERCENTILES
@@ -33,14 +34,18 @@ def eval_command(
         Path,
         typer.Argument(
             help="Folder with one subfolder of images per label, plus an optional _unknown/ of images that must "
-            "match nobody.",
+            "match nobody; or a clip truth file (truth.json: clips, references, when each category shows), whose "
+            "clips are streamed through the pipeline and scored by events.",
             show_default=False,
             metavar="DATASET",
         ),
     ],
     kind: Annotated[
-        KindChoice, typer.Option(help="face: the face pipeline (detect, align, embed); anomaly: the scene model.")
-    ],
+        KindChoice | None,
+        typer.Option(
+            help="Photo folders: face (detect, align, embed) or anomaly (the scene model). Clips: from the file."
+        ),
+    ] = None,
     references: Annotated[
         int, typer.Option(min=1, help="Images per label (first by name) used as references; the rest are probes.")
     ] = 1,
@@ -51,12 +56,32 @@ def eval_command(
         float, typer.Option(min=1e-6, max=0.5, help="False-accept rate (per image) the suggested threshold aims at.")
     ] = 0.001,
     output: Annotated[Path, typer.Option(help="Where to save the report as JSON.")] = Path("data/evaluation.json"),
+    adapt: Annotated[
+        bool | None,
+        typer.Option(
+            "--adapt/--no-adapt", help="Clips: match with trained heads or by cosine (default: adaptation.enabled)."
+        ),
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option(help="Clips: run with and without adaptation, side by side in one report.")
+    ] = False,
+    negatives: Annotated[
+        Path | None,
+        typer.Option(help="Clips: a folder of 'not this' images enrolled as negatives of every entry.", exists=True),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score every probe and _unknown image of DATASET against each label's references: top-1 accuracy,
     true and false accept rates at the threshold, per-label rows, and the threshold for a target false-accept rate."""
     settings = load_config(config)
+    if dataset.suffix == ".json" or (dataset / "truth.json").is_file():
+        truth = dataset if dataset.suffix == ".json" else dataset / "truth.json"
+        modes = [True, False] if compare else [settings.adaptation.enabled if adapt is None else adapt]
+        evaluate_clips(truth, settings, modes=modes, negatives=negatives, output=output, as_json=as_json)
+        return
+    if kind is None:
+        raise typer.BadParameter("--kind is required for a photo folder (face or anomaly)", param_hint="--kind")
     folder = EvaluationDataset.read(dataset, references=references)  # a bad layout fails before any model loads
     embedder = kind_embedders(settings, show_progress=not as_json).for_kind(kind.value)
     at = settings.watchlist.default_threshold[kind.value] if threshold is None else threshold

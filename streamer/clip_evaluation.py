@@ -1,0 +1,332 @@
+"""``vigil eval truth.json``: stream labelled clips through the real pipeline stages and score the alerts.
+
+A truth file lists clips with the references to enrol and when each category is on screen
+(``{"e2e": [{"name", "video", "kind", "refs": {label: [image]}, "truth": {label: [[t0, t1]]},
+"optional": {label: [[t0, t1]]}, "negative_for": [label], "duration_s"}]}``, paths relative to the file). Each clip
+is decoded as a camera would be (PyAV, keyframes only), embedded with its regions, matched (trained heads when
+adaptation is on, cosine otherwise) and voted on by the alert policy, on the clip's own clock. The references of
+each distinct set are enrolled once into a scratch watchlist (the configured database is never touched) and, with
+adaptation on, trained once: the clips stand for cameras without history, so no archived background is used.
+
+Scoring follows the development set's README: an open alert for label L at time t is a hit when
+``t0 - 0.5 <= t <= t1 + 5`` for one of L's truth spans (the detection delay is ``t - t0``), is ignored inside an
+``optional`` span, and is a false alarm otherwise. False alarms per hour divide by the footage where that label is
+neither true nor optional, summed over the clips that enrol it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.regions import RegionGrid
+from engines.scene import SceneEmbedder
+from streamer.adaptation_worker import train_once
+from streamer.alerts.event import AlertPhase
+from streamer.alerts.policy import AlertPolicy
+from streamer.config import CameraConfig, VigilConfig
+from streamer.errors import ConfigError
+from streamer.matcher import SceneMatcher
+from streamer.metrics import VigilMetrics
+from streamer.sources.pyav_reader import PyAvReader
+from watchlists.adaptation import Adaptation
+from watchlists.adaptation_slot import AdaptationSlot
+from watchlists.enroll import Enroller
+from watchlists.index import WatchlistIndex
+from watchlists.store import WatchlistStore
+
+HIT_BEFORE_S = 0.5
+HIT_AFTER_S = 5.0
+CAMERA = "eval"
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ClipCase:
+    """One clip of a truth file, its paths resolved."""
+
+    name: str
+    video: Path
+    refs: dict[str, tuple[Path, ...]]
+    truth: dict[str, tuple[Span, ...]]
+    optional: dict[str, tuple[Span, ...]]
+    negative_for: tuple[str, ...]
+    duration_s: float
+
+
+def read_truth(path: Path) -> list[ClipCase]:
+    """The clips of a truth file, every path checked.
+
+    Raises:
+        ConfigError: the file is not valid JSON of that shape, names a missing file, or a clip is not ``anomaly``.
+    """
+    try:
+        document = json.loads(path.read_text())
+        cases = [_case(path.parent, raw) for raw in document["e2e"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a clip truth file ({type(exc).__name__}: {exc})") from None
+    if not cases:
+        raise ConfigError(f"{path}: 'e2e' lists no clips")
+    return cases
+
+
+def _case(folder: Path, raw: dict[str, Any]) -> ClipCase:
+    if raw.get("kind", "anomaly") != "anomaly":
+        raise ValueError(f"clip {raw.get('name')!r}: only anomaly clips can be evaluated, got {raw['kind']!r}")
+    video = folder / raw["video"]
+    refs = {label: tuple(folder / p for p in paths) for label, paths in raw["refs"].items()}
+    for file in (video, *(p for paths in refs.values() for p in paths)):
+        if not file.is_file():
+            raise ValueError(f"clip {raw['name']!r}: file not found: {file}")
+
+    def spans(key: str) -> dict[str, tuple[Span, ...]]:
+        return {label: tuple((float(a), float(b)) for a, b in found) for label, found in raw.get(key, {}).items()}
+
+    return ClipCase(
+        name=str(raw["name"]),
+        video=video,
+        refs=refs,
+        truth=spans("truth"),
+        optional=spans("optional"),
+        negative_for=tuple(raw.get("negative_for", ())),
+        duration_s=float(raw.get("duration_s", 0.0)),
+    )
+
+
+@dataclass(frozen=True)
+class ClipAlert:
+    label: str
+    t: float
+    score: float
+
+
+@dataclass
+class ClipRun:
+    """What one clip produced: the alerts opened, and per keyframe each entry's best score (for distributions)."""
+
+    case: ClipCase
+    alerts: list[ClipAlert] = field(default_factory=list)
+    scores: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
+    keyframes: int = 0
+    duration_s: float = 0.0
+    adaptation: str | None = None
+
+
+class ClipEvaluator:
+    """Runs clips through decode -> regions -> matcher (heads or cosine) -> alert policy.
+
+    Args:
+        config: the settings to evaluate (regions, thresholds, voting, adaptation).
+        embedder: the live scene model.
+        workdir: where scratch watchlists go.
+        adapt: train heads (``config.adaptation``) or match every entry by cosine.
+        negatives: images enrolled as negative examples of every entry (an admin's "not this" photos).
+        progress: called with a line of text as work advances.
+    """
+
+    def __init__(
+        self,
+        config: VigilConfig,
+        embedder: SceneEmbedder,
+        workdir: Path,
+        *,
+        adapt: bool = True,
+        negatives: Sequence[Path] = (),
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._embedder = embedder
+        self._workdir = workdir
+        self._adapt = adapt
+        self._negatives = list(negatives)
+        self._progress = progress or (lambda line: None)
+        self._grid = RegionGrid.parse(config.models.scene_regions)
+        self._watchlists: dict[tuple, tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None]] = {}
+
+    def run(self, case: ClipCase) -> ClipRun:
+        store, matcher, slot = self._watchlist(case)
+        policy = AlertPolicy(self._config.alerts, "eval")
+        scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
+        run = ClipRun(case, adaptation=slot.current.version if slot and slot.current else None)
+        start = datetime(2000, 1, 1, tzinfo=UTC)
+        source = CameraConfig(url=str(case.video))
+        with PyAvReader(CAMERA, source, threading.Event(), lambda: None, paced=False) as reader:
+            for frame in reader.frames():
+                t = frame.pts if frame.pts is not None else float(run.keyframes)
+                frame = replace(frame, frame_time=start + timedelta(seconds=t), received_at=t)
+                run.keyframes += 1
+                run.duration_s = max(run.duration_s, t)
+                embeddings = self._embedder.embed_regions([frame.image], self._grid)
+                sightings = matcher.match([frame], embeddings)[0]
+                for label, score in scorer(embeddings.vectors).items():
+                    run.scores[label].append((t, score))
+                events = policy.expire(t) + policy.observe(
+                    CAMERA, frame.frame_time, frame.size, t, sightings, self._embedder.version
+                )
+                run.alerts += [
+                    ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score)
+                    for e in events
+                    if e.event is AlertPhase.OPEN
+                ]
+        run.duration_s = max(run.duration_s, case.duration_s)
+        return run
+
+    def _watchlist(self, case: ClipCase) -> tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None]:
+        """The scratch watchlist of this clip's reference set, enrolled (and trained) the first time it is seen."""
+        key = tuple(sorted((label, paths) for label, paths in case.refs.items()))
+        if key in self._watchlists:
+            return self._watchlists[key]
+        database = self._workdir / f"watchlist-{len(self._watchlists)}.db"
+        database.unlink(missing_ok=True)
+        store = WatchlistStore(database)
+        enroller = Enroller(store, self._embedder, show_progress=False)
+        for label, paths in case.refs.items():
+            self._progress(f"enrolling {len(paths)} references of {label!r}")
+            report = enroller.enroll("anomaly", label, list(paths), actor="eval")
+            if self._negatives:
+                enroller.add_negatives(report.entry.id, self._negatives, actor="eval")
+        index = WatchlistIndex.from_store(
+            store,
+            "anomaly",
+            self._embedder.version,
+            default_threshold=self._config.watchlist.default_threshold["anomaly"],
+        )
+        slot = None
+        if self._adapt:
+            slot = AdaptationSlot(store, "anomaly", self._embedder.version)
+            self._progress(f"training heads for {', '.join(case.refs)}")
+            outcome = train_once(store, self._embedder, self._config.adaptation, actor="eval")
+            if outcome.adaptation is not None:
+                slot.publish(outcome.adaptation)
+        matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot)
+        self._watchlists[key] = (store, matcher, slot)
+        return self._watchlists[key]
+
+    def close(self) -> None:
+        for store, _matcher, _slot in self._watchlists.values():
+            store.close()
+        self._watchlists.clear()
+
+
+class _LabelScores:
+    """Each label's best score over a keyframe's regions, above or below its threshold (for the distributions):
+    its head's score when it has one, else its best cosine against its references."""
+
+    def __init__(self, store: WatchlistStore, model_version: str, adaptation: Adaptation | None) -> None:
+        embedded = store.embeddings("anomaly", model_version)
+        label_of = {entry.id: entry.label for entry in embedded.entries}
+        self._references = {
+            label_of[entry_id]: embedded.vectors[[i for i, e in enumerate(embedded.entry_ids) if e == entry_id]]
+            for entry_id in dict.fromkeys(embedded.entry_ids)
+        }
+        self._adaptation = adaptation
+        self._head_labels = [label_of[e] for e in adaptation.entry_ids] if adaptation else []
+
+    def __call__(self, vectors: np.ndarray) -> dict[str, float]:
+        scores = {label: float((vectors @ refs.T).max()) for label, refs in self._references.items()}
+        if self._adaptation is not None:
+            best = self._adaptation.scores(vectors).max(axis=0)
+            scores |= {label: float(score) for label, score in zip(self._head_labels, best, strict=True)}
+        return scores
+
+
+@dataclass
+class CategoryReport:
+    events: int = 0
+    detected: int = 0
+    delays: list[float] = field(default_factory=list)
+    false_alarms: int = 0
+    negative_s: float = 0.0
+    missed: list[str] = field(default_factory=list)
+    false: list[str] = field(default_factory=list)
+    true_scores: list[float] = field(default_factory=list)
+    other_scores: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        hours = self.negative_s / 3600
+        return {
+            "events": self.events,
+            "detected": self.detected,
+            "recall": self.detected / self.events if self.events else None,
+            "median_delay_s": float(np.median(self.delays)) if self.delays else None,
+            "delays_s": [round(d, 2) for d in self.delays],
+            "false_alarms": self.false_alarms,
+            "negative_s": round(self.negative_s, 1),
+            "false_alarms_per_hour": self.false_alarms / hours if hours else None,
+            "missed": self.missed,
+            "false": self.false,
+            "scores_in_truth": _percentiles(self.true_scores),
+            "scores_elsewhere": _percentiles(self.other_scores),
+        }
+
+
+def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
+    """Per category and overall: events found, delays, false alarms and their rate, score percentiles."""
+    categories: dict[str, CategoryReport] = defaultdict(CategoryReport)
+    for run in runs:
+        case = run.case
+        for label in case.refs:
+            report = categories[label]
+            truth, optional = case.truth.get(label, ()), case.optional.get(label, ())
+            report.negative_s += max(0.0, run.duration_s - _covered(truth + optional, run.duration_s))
+            alerts = [a for a in run.alerts if a.label == label]
+            for t0, t1 in truth:
+                report.events += 1
+                hits = [a.t for a in alerts if t0 - HIT_BEFORE_S <= a.t <= t1 + HIT_AFTER_S]
+                if hits:
+                    report.detected += 1
+                    report.delays.append(min(hits) - t0)
+                else:
+                    report.missed.append(f"{case.name}@{t0:g}")
+            for alert in alerts:
+                hit = any(t0 - HIT_BEFORE_S <= alert.t <= t1 + HIT_AFTER_S for t0, t1 in truth)
+                if not hit and not any(a <= alert.t <= b for a, b in optional):
+                    report.false_alarms += 1
+                    report.false.append(f"{case.name}@{alert.t:.1f}")
+            for t, score in run.scores.get(label, ()):
+                (report.true_scores if any(a <= t <= b for a, b in truth) else report.other_scores).append(score)
+    total = CategoryReport()
+    for report in categories.values():
+        total.events += report.events
+        total.detected += report.detected
+        total.delays += report.delays
+        total.false_alarms += report.false_alarms
+        total.negative_s += report.negative_s
+    return {
+        "clips": len(runs),
+        "footage_s": round(sum(r.duration_s for r in runs), 1),
+        "keyframes": sum(r.keyframes for r in runs),
+        "adaptations": sorted({r.adaptation for r in runs if r.adaptation}),
+        "categories": {label: categories[label].as_dict() for label in sorted(categories)},
+        "overall": {k: v for k, v in total.as_dict().items() if k not in ("scores_in_truth", "scores_elsewhere")},
+        "alerts": [
+            {"clip": r.case.name, "label": a.label, "t": round(a.t, 2), "score": round(a.score, 4)}
+            for r in runs
+            for a in r.alerts
+        ],
+    }
+
+
+def _covered(spans: Sequence[Span], duration: float) -> float:
+    """Seconds of ``[0, duration]`` inside any span (spans may overlap)."""
+    edges = sorted((max(0.0, a), min(duration, b)) for a, b in spans if b > a)
+    covered, end = 0.0, 0.0
+    for a, b in edges:
+        if b > end:
+            covered += b - max(a, end)
+            end = b
+    return covered
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (5, 50, 95)} | {"n": len(values)}
