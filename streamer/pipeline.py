@@ -26,6 +26,7 @@ from streamer.archive.keyframes import KeyframeArchive
 from streamer.batcher import CrossCameraBatcher
 from streamer.config import VigilConfig
 from streamer.face_matcher import FaceMatcher
+from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
@@ -54,6 +55,7 @@ class PipelineParts:
     on_alert: list[Callable[[AlertEvent], None]] = field(default_factory=list)
     indexes: tuple[WatchlistIndex, ...] = ()  # what the matchers search, for the API to share
     archive: KeyframeArchive | None = None  # past keyframes for forensic search, when ``archive.enabled``
+    free_space: FreeSpaceGuard | None = None  # skips snapshots and archive writes when the data volume runs low
 
 
 class Pipeline:
@@ -72,7 +74,7 @@ class Pipeline:
         self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
-        self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
+        self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._cameras = [
             CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
             for name, cam in config.cameras.items()
@@ -147,11 +149,11 @@ class Pipeline:
                     next_sync = now + INDEX_SYNC_EVERY_S
                     self._sync_index()
                 if now >= next_prune:
+                    next_prune = now + PRUNE_EVERY_S  # first: a prune that fails must not be retried every batch
                     self._snapshots.prune()
                     self._parts.outbox.prune(self._config.storage.keep_days)
                     if self._parts.archive is not None:
                         self._parts.archive.prune()
-                    next_prune = now + PRUNE_EVERY_S
                 batch = self._batcher.next_batch(timeout=0.5)
                 pending = [(event, None) for event in self._policy.expire(time.monotonic())]
                 if batch:
@@ -177,8 +179,9 @@ class Pipeline:
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
-        if self._parts.archive is not None:  # never raises: a failed write is logged and counted
-            self._parts.archive.record(batch, embeddings.whole(), embedder.version)
+        archive, free_space = self._parts.archive, self._parts.free_space
+        if archive is not None and (free_space is None or free_space.allows("archive")):  # never raises
+            archive.record(batch, embeddings.whole(), embedder.version)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []

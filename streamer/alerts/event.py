@@ -10,6 +10,8 @@ from importlib import resources
 from typing import Any
 
 SCHEMA_VERSION = 1
+REASON_SCHEMA_VERSION = 2  # an event that carries a ``reason`` (a close at restart): consumers of v1 never see one
+NODE_RESTARTED = "node_restarted"  # the reason of a close for an alert left open by a process that died
 
 
 class AlertKind(StrEnum):
@@ -44,6 +46,7 @@ class AlertEvent:
     node_id: str
     model: str
     snapshot: str | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.frame_time.tzinfo is None:
@@ -56,8 +59,8 @@ class AlertEvent:
 
     def to_payload(self, published_at: datetime) -> dict[str, Any]:
         """The alert JSON; ``published_at`` is stamped when the publisher hands it to the broker."""
-        return {
-            "schema_version": SCHEMA_VERSION,
+        payload: dict[str, Any] = {
+            "schema_version": REASON_SCHEMA_VERSION if self.reason else SCHEMA_VERSION,
             "alert_id": self.alert_id,
             "event": self.event.value,
             "camera": self.camera,
@@ -73,6 +76,9 @@ class AlertEvent:
             "node_id": self.node_id,
             "model": self.model,
         }
+        if self.reason:
+            payload["reason"] = self.reason
+        return payload
 
 
 def iso_utc(value: datetime) -> str:
