@@ -115,7 +115,6 @@ def test_after_kill_9_the_open_alert_is_closed_at_restart_and_camera_status_is_f
     assert payload["reason"] == "node_restarted" and payload["schema_version"] == 2
     assert payload["camera"] == "lobby" and payload["entry"] == opened.json()["entry"]
     assert "closed 1 alert(s) left open" in output
-    print(output[-3000:])
     assert fresh.json()["node_id"] == NODE and _time(fresh.json()["last_frame_at"]) > killed_at
     closes = [m for m in recorder.messages if "/alerts/" in m.topic and m.json()["alert_id"] == alert_id]
     assert [m.json()["event"] for m in closes].count("close") == 1  # closed once, by the restarted node only
