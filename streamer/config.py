@@ -226,6 +226,12 @@ class MetricsConfig(_Section):
 class StorageConfig(_Section):
     snapshots: Path = Path("data/snapshots")
     keep_days: int = Field(30, ge=0)
+    min_free_mb: int = Field(
+        256,
+        ge=0,
+        description="Below this many MiB free on the data volume, snapshot and archive writes are skipped to keep "
+        "room for the alert outbox (0: never skip).",
+    )
 
 
 class ArchiveConfig(_Section):

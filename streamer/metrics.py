@@ -25,6 +25,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("face", "anomaly", "unknown_face")
 EVENTS = ("open", "update", "close")
+STORAGE_KINDS = ("snapshot", "archive")  # the writes the free-space guard may skip
 
 
 class VigilMetrics:
@@ -73,6 +74,21 @@ class VigilMetrics:
             registry=r,
         )
         self.mqtt_outbox_depth = Gauge("vigil_mqtt_outbox_depth", "Alerts waiting for a broker ack.", registry=r)
+        self.outbox_write_failures = Counter(
+            "vigil_outbox_write_failures",
+            "Outbox writes that failed (full disk, I/O error); the alert waits in memory and the write is retried.",
+            registry=r,
+        )
+        self.archive_write_failures = Counter(
+            "vigil_archive_write_failures", "Keyframes the archive failed to write (skipped).", registry=r
+        )
+        self.storage_skipped_writes = Counter(
+            "vigil_storage_skipped_writes",
+            "Snapshot and archive writes skipped because the data volume is below storage.min_free_mb.",
+            ["kind"],
+            registry=r,
+        )
+        self.storage_free_bytes = Gauge("vigil_storage_free_bytes", "Free bytes on the data volume.", registry=r)
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
         self.adaptation_age_seconds = Gauge(
             "vigil_adaptation_age_seconds", "Age of the adaptation serving now (absent: none).", ["kind"], registry=r
@@ -108,6 +124,8 @@ class VigilMetrics:
                 self.alerts_published.labels(kind=kind, event=event)
         for kind in ("face", "anomaly"):
             self.watchlist_entries.labels(kind=kind)
+        for kind in STORAGE_KINDS:
+            self.storage_skipped_writes.labels(kind=kind)
 
     def set_backend(self, backend: str) -> None:
         self.build_info.info({"version": __version__, "backend": backend})

@@ -28,6 +28,7 @@ from streamer.archive.keyframes import KeyframeArchive
 from streamer.batcher import CrossCameraBatcher
 from streamer.config import VigilConfig
 from streamer.face_matcher import FaceMatcher
+from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
@@ -57,6 +58,7 @@ class PipelineParts:
     indexes: tuple[WatchlistIndex, ...] = ()  # what the matchers search, for the API to share
     archive: KeyframeArchive | None = None  # past keyframes for forensic search, when ``archive.enabled``
     adaptation: AdaptationWorker | None = None  # retrains anomaly heads in the background, when ``adaptation.enabled``
+    free_space: FreeSpaceGuard | None = None  # skips snapshots and archive writes when the data volume runs low
 
 
 class Pipeline:
@@ -75,7 +77,7 @@ class Pipeline:
         self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
-        self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days)
+        self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
         self._cameras = [
             CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
@@ -160,11 +162,11 @@ class Pipeline:
                     next_sync = now + INDEX_SYNC_EVERY_S
                     self._sync_index()
                 if now >= next_prune:
+                    next_prune = now + PRUNE_EVERY_S  # first: a prune that fails must not be retried every batch
                     self._snapshots.prune()
                     self._parts.outbox.prune(self._config.storage.keep_days)
                     if self._parts.archive is not None:
                         self._parts.archive.prune()
-                    next_prune = now + PRUNE_EVERY_S
                 batch = self._batcher.next_batch(timeout=0.5)
                 pending = [(event, None) for event in self._policy.expire(time.monotonic())]
                 if batch:
@@ -190,9 +192,10 @@ class Pipeline:
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
-        if self._parts.archive is not None:  # never raises: a failed write is logged and counted
+        archive, free_space = self._parts.archive, self._parts.free_space
+        if archive is not None and (free_space is None or free_space.allows("archive")):  # never raises
             regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)
-            self._parts.archive.record(batch, embeddings.whole(), embedder.version, regions)
+            archive.record(batch, embeddings.whole(), embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []

@@ -16,12 +16,13 @@ import numpy as np
 
 from engines.scene import load_scene_embedder
 from streamer.adaptation_worker import AdaptationWorker
-from streamer.alerts.event import AlertEvent
+from streamer.alerts.event import NODE_RESTARTED, AlertEvent
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.archive.keyframes import KeyframeArchive, archive_folder
 from streamer.config import VigilConfig
 from streamer.face_matcher import FaceMatcher
+from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
@@ -64,7 +65,7 @@ def build_pipeline(
     )
     store = WatchlistStore(config.watchlist.database, password_file=config.watchlist.password_file)
     index = _current_index(config, store, "anomaly", embedder)
-    archive = _keyframe_archive(config)
+    archive = _keyframe_archive(config, metrics)
     adaptation = AdaptationSlot(store, "anomaly", embedder.version) if config.adaptation.enabled else None
 
     faces = _face_matcher(config, store, metrics)
@@ -84,8 +85,11 @@ def build_pipeline(
                 enabled = sum(1 for e in store.list_entries(kind) if e.enabled)
                 metrics.watchlist_entries.labels(kind=kind).set(enabled)
 
-    outbox = AlertOutbox(outbox_path(config))
-    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
+    outbox = AlertOutbox(outbox_path(config), write_failures=metrics.outbox_write_failures)
+    if closed := outbox.close_orphans(NODE_RESTARTED):
+        log.warning("closed %d alert(s) left open by a previous run that did not stop cleanly", closed)
+    free_space = FreeSpaceGuard(outbox_path(config).parent, config.storage.min_free_mb, metrics)
+    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, free_space)
     parts = PipelineParts(
         embedder=embedder,
         matcher=SceneMatcher(index, metrics, config.watchlist.top_k, adaptation),
@@ -97,6 +101,7 @@ def build_pipeline(
         on_alert=list(on_alert or []),
         indexes=(index,) if faces is None else (index, faces.index),
         archive=archive,
+        free_space=free_space,
         adaptation=None if adaptation is None else _adaptation_worker(config, store, adaptation, archive, metrics),
     )
     return Pipeline(config, parts), store
@@ -128,13 +133,18 @@ def _adaptation_worker(
     return AdaptationWorker(store, model, slot, settings, metrics, background=background)
 
 
-def _keyframe_archive(config: VigilConfig) -> KeyframeArchive | None:
+def _keyframe_archive(config: VigilConfig, metrics: VigilMetrics) -> KeyframeArchive | None:
     """The keyframe archive when ``archive.enabled``; one that cannot be opened is logged and left off (matching
     and alerts do not depend on it)."""
     if not config.archive.enabled:
         return None
     try:
-        return KeyframeArchive(archive_folder(config.storage), config.archive, config.storage.keep_days)
+        return KeyframeArchive(
+            archive_folder(config.storage),
+            config.archive,
+            config.storage.keep_days,
+            write_failures=metrics.archive_write_failures,
+        )
     except (OSError, sqlite3.Error) as exc:
         log.error("keyframe archive off: cannot open %s: %s", archive_folder(config.storage), exc)
         return None

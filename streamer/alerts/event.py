@@ -10,8 +10,10 @@ from importlib import resources
 from typing import Any
 
 SCHEMA_VERSION = 2
-"""1: the first payload; 2 adds ``snapshot_url`` and ``crop_url`` (API paths of the alert's pictures)."""
+"""1: the first payload; 2 adds ``snapshot_url`` and ``crop_url`` (API paths of the alert's pictures) and, on a
+close Vigil sends for an alert a dead process left open, ``reason``."""
 ALERTS_API_PATH = "/api/v1/alerts"
+NODE_RESTARTED = "node_restarted"  # the reason of a close for an alert left open by a process that died
 
 
 class AlertKind(StrEnum):
@@ -47,6 +49,7 @@ class AlertEvent:
     model: str
     snapshot: str | None = None
     crop: str | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.frame_time.tzinfo is None:
@@ -59,7 +62,7 @@ class AlertEvent:
 
     def to_payload(self, published_at: datetime) -> dict[str, Any]:
         """The alert JSON; ``published_at`` is stamped when the publisher hands it to the broker."""
-        return {
+        payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "alert_id": self.alert_id,
             "event": self.event.value,
@@ -78,6 +81,9 @@ class AlertEvent:
             "node_id": self.node_id,
             "model": self.model,
         }
+        if self.reason:
+            payload["reason"] = self.reason
+        return payload
 
 
 def picture_url(alert_id: str, picture: str) -> str:

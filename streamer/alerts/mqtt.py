@@ -3,8 +3,11 @@
 Alerts are read from the persistent outbox in order and handed to paho with QoS 1; paho keeps unacknowledged
 messages across broker reconnects and re-sends them, and the outbox keeps them across restarts of Vigil. A row is
 marked acknowledged only when the broker's PUBACK arrives, which is also when ``alert_latency_seconds`` is observed.
-The node's ``online``/``offline`` status is retained with a Last Will; each camera's status is retained too and
-re-sent on every reconnect, so a dashboard that subscribes late still sees the truth. With ``ha_discovery`` on, each
+The node's ``online``/``offline`` status is retained with a Last Will; beside it, ``<status topic>/health`` (retained
+JSON) says ``online`` or ``degraded`` with reasons (the outbox cannot write to disk, the data volume is low), so the
+plain status stays what Home Assistant and older consumers expect. Each camera's status is retained too, names its
+node (stale once that node is ``offline``), and is re-sent after every (re)connect by the drain thread, after paho
+has re-sent what it queued, so the latest status is the last one the broker retains. With ``ha_discovery`` on, each
 camera is also announced to Home Assistant (``streamer.alerts.discovery``) before its first status, again on every
 reconnect, and again whenever Home Assistant says it has (re)started.
 """
@@ -26,9 +29,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from streamer.alerts.discovery import HomeAssistantDiscovery
 from streamer.alerts.event import iso_utc
+from streamer.alerts.node_health import NodeHealth
 from streamer.alerts.outbox import AlertOutbox, OutboxItem
 from streamer.alerts.snapshot_topic import snapshot_topic
 from streamer.config import MqttConfig
+from streamer.free_space import FreeSpaceGuard
 from streamer.metrics import VigilMetrics
 from streamer.sources.status import CameraStatus
 
@@ -44,10 +49,21 @@ class MqttPublisher:
         node_id: this node's name in ``<prefix>/status/<node_id>``.
         outbox: where alerts wait for their acknowledgement.
         metrics: alerts_published, alert_latency_seconds, mqtt_outbox_depth.
+        free_space: the data volume's guard; while it is low the node reports ``degraded``.
     """
 
-    def __init__(self, config: MqttConfig, node_id: str, outbox: AlertOutbox, metrics: VigilMetrics) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        node_id: str,
+        outbox: AlertOutbox,
+        metrics: VigilMetrics,
+        free_space: FreeSpaceGuard | None = None,
+    ) -> None:
         self._config = config
+        self._free_space = free_space
+        self._health: NodeHealth | None = None  # last sent; touched only by the drain thread
+        self._republish_due = threading.Event()
         self._node_id = node_id
         self._outbox = outbox
         self._metrics = metrics
@@ -86,12 +102,14 @@ class MqttPublisher:
 
     def publish_camera_status(self, status: CameraStatus) -> None:
         """Retained ``<prefix>/cameras/<camera>/status``; remembered and re-sent after reconnects."""
-        with self._status_lock:
+        with self._status_lock:  # held while sending: statuses reach paho in the order they happened
             first = status.camera not in self._camera_status
             self._camera_status[status.camera] = status
-        if first:
-            self._announce([status.camera])
-        self._send_status(status)
+            if not self._connected.is_set():
+                return  # paho would queue it and re-send it after the fresher ones of the reconnect
+            if first:
+                self._announce([status.camera])
+            self._send_status(status)
 
     def publish_snapshot(self, camera: str, kind: str, jpeg: bytes) -> None:
         """Retained ``<prefix>/cameras/<camera>/<kind>/snapshot``: the latest alert picture (best effort: a newer
@@ -159,7 +177,7 @@ class MqttPublisher:
         client.publish(self._status_topic, "online", qos=1, retain=True)
         if self._discovery is not None:
             client.subscribe(self._discovery.birth_topic, qos=1)
-        self._republish_cameras()
+        self._republish_due.set()  # by the drain thread: paho re-sends its queue after this callback returns
         self._wake.set()
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
@@ -195,9 +213,9 @@ class MqttPublisher:
         """Discovery documents (when on), then each camera's last status: a broker or consumer may have lost them."""
         with self._status_lock:
             statuses = list(self._camera_status.values())
-        self._announce([status.camera for status in statuses])
-        for status in statuses:
-            self._send_status(status)
+            self._announce([status.camera for status in statuses])
+            for status in statuses:
+                self._send_status(status)
 
     def _announce(self, cameras: list[str]) -> None:
         """Retained Home Assistant discovery documents for ``cameras`` (nothing when discovery is off)."""
@@ -209,7 +227,21 @@ class MqttPublisher:
 
     def _send_status(self, status: CameraStatus) -> None:
         topic = f"{self._config.topic_prefix}/cameras/{status.camera}/status"
-        self._client.publish(topic, json.dumps(status.to_payload()), qos=1, retain=True)
+        self._client.publish(topic, json.dumps(dict(status.to_payload(), node_id=self._node_id)), qos=1, retain=True)
+
+    def _report_health(self, force: bool) -> None:
+        """Send ``<status topic>/health`` when the node's health changed (or after a reconnect, ``force``)."""
+        health = NodeHealth.of(self._outbox.write_error, self._free_space is not None and self._free_space.low)
+        if health.reasons and (self._health is None or not self._health.reasons):
+            log.warning("node degraded: %s", "; ".join(health.details))
+        elif self._health is not None and self._health.reasons and not health.reasons:
+            log.info("node healthy again")
+        changed = self._health is None or health.reasons != self._health.reasons
+        if changed:
+            self._health = health
+        if (changed or force) and self._connected.is_set():
+            payload = self._health.to_payload(self._node_id)
+            self._client.publish(f"{self._status_topic}/health", json.dumps(payload), qos=1, retain=True)
 
     def _drain_loop(self) -> None:
         last_seq = 0
@@ -217,6 +249,12 @@ class MqttPublisher:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             try:
+                self._outbox.flush()  # retry writes the disk refused
+                republish = self._republish_due.is_set() and self._connected.is_set()
+                if republish:
+                    self._republish_due.clear()
+                    self._republish_cameras()
+                self._report_health(force=republish)
                 self._take_acks()
                 room = IN_FLIGHT_LIMIT - len(self._in_flight)
                 if room > 0:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from streamer.alerts.event import AlertEvent, AlertPhase
+from streamer.free_space import FreeSpaceGuard
 
 log = logging.getLogger(__name__)
 BOX_COLOUR = (0, 0, 255)  # BGR red
@@ -55,11 +56,13 @@ class SnapshotWriter:
     Args:
         root: directory for snapshots (``storage.snapshots``).
         keep_days: snapshots older than this are removed by ``prune``; 0 keeps them forever.
+        guard: when the data volume runs low, snapshots are skipped (the alert goes out without a new picture).
     """
 
-    def __init__(self, root: Path, keep_days: int) -> None:
+    def __init__(self, root: Path, keep_days: int, guard: FreeSpaceGuard | None = None) -> None:
         self._root = Path(root)
         self._keep_days = keep_days
+        self._guard = guard
         self._latest: dict[str, tuple[str, str | None]] = {}  # alert id -> (snapshot, crop or None)
 
     def attach(self, event: AlertEvent, image: np.ndarray | None) -> AlertEvent:
@@ -67,6 +70,9 @@ class SnapshotWriter:
         if event.event is AlertPhase.CLOSE or image is None:
             paths = self._latest.pop(event.alert_id, None) if event.event is AlertPhase.CLOSE else None
             snapshot, crop = paths or self._latest.get(event.alert_id) or (None, None)
+            return replace(event, snapshot=snapshot, crop=crop)
+        if self._guard is not None and not self._guard.allows("snapshot"):
+            snapshot, crop = self._latest.get(event.alert_id) or (None, None)
             return replace(event, snapshot=snapshot, crop=crop)
         day = event.frame_time.astimezone(UTC).strftime("%Y-%m-%d")
         stamp = event.frame_time.astimezone(UTC).strftime("%H%M%S%f")[:-3]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from prometheus_client import Counter
 
 from streamer.archive.thumbnails import write_thumbnail
 from streamer.config import ArchiveConfig, StorageConfig
@@ -87,9 +88,16 @@ class KeyframeArchive:
         folder: the archive folder (``archive_folder``); the database and ``<camera>/<YYYY-MM-DD>/`` thumbnails.
         settings: the ``archive`` config section (change threshold, interval, thumbnail width).
         keep_days: rows and thumbnails older than this are removed by ``prune``; 0 keeps them forever.
+        write_failures: counts keyframes not archived (``vigil_archive_write_failures_total``).
     """
 
-    def __init__(self, folder: Path, settings: ArchiveConfig | None = None, keep_days: int = 0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        settings: ArchiveConfig | None = None,
+        keep_days: int = 0,
+        write_failures: Counter | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._settings = settings or ArchiveConfig()
@@ -103,6 +111,7 @@ class KeyframeArchive:
         self._lock = threading.Lock()
         self._last: dict[str, _LastArchived] = {}  # one per configured camera: bounded
         self.write_failures = 0
+        self._failure_counter = write_failures
 
     def record(
         self, frames: Sequence[Keyframe], vectors: np.ndarray, model_version: str, regions: np.ndarray | None = None
@@ -129,6 +138,8 @@ class KeyframeArchive:
                 self._write(frame, vector, model_version, None if regions is None else regions[position])
             except (OSError, sqlite3.Error, cv2.error) as exc:
                 self.write_failures += 1
+                if self._failure_counter is not None:
+                    self._failure_counter.inc()
                 log.warning("keyframe of camera %s not archived: %s", frame.camera, exc)
                 continue
             self._last[frame.camera] = _LastArchived(vector.copy(), frame.frame_time)

@@ -36,7 +36,7 @@ def test_the_rules_pass_their_unit_tests():
 def test_the_required_alerts_exist_and_each_has_a_unit_test():
     rules = [rule for group in load_yaml(RULES)["groups"] for rule in group["rules"]]
     names = {rule["alert"] for rule in rules}
-    assert {"VigilCameraDown", "VigilMqttOutboxGrowing", "VigilInferenceSlow"} <= names
+    assert {"VigilCameraDown", "VigilMqttOutboxGrowing", "VigilInferenceSlow", "VigilOutboxWriteFailing"} <= names
     unit_tests = load_yaml(DEPLOY / "prometheus" / "rules.test.yml")["tests"]
     tested = {case["alertname"] for test in unit_tests for case in test["alert_rule_test"] if case["exp_alerts"]}
     assert tested == names  # every rule is shown firing at least once

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from streamer.alerts.event import alert_schema
+from streamer.alerts.event import alert_schema, iso_utc
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.config import MqttConfig
 from streamer.devservices.mosquitto import MosquittoBroker
+from streamer.free_space import FreeSpaceGuard
 from streamer.metrics import VigilMetrics
 from streamer.sources.status import CameraState, CameraStatus
 from tests.fixtures.mqtt import Recorder
@@ -180,3 +182,57 @@ def test_an_alert_picture_is_retained_on_the_camera_snapshot_topic(mosquitto, tm
     finally:
         publisher.stop()
     assert (picture.payload, picture.retain) == (b"\xff\xd8second", True)  # the latest one, for late subscribers
+
+
+def test_camera_statuses_changed_during_an_outage_arrive_in_order_after_the_reconnect(tmp_path: Path):
+    with MosquittoBroker() as broker:
+        publisher, _outbox, _ = publisher_for(broker, tmp_path, reconnect_max_s=1)
+        publisher.start()
+        start = datetime.now(UTC)
+        statuses = [
+            CameraStatus("gate", state, start + timedelta(seconds=n), reason=reason)
+            for n, (state, reason) in enumerate([(CameraState.UP, None), (CameraState.RECONNECTING, "stalled"),
+                                                 (CameraState.DOWN, "refused"), (CameraState.UP, None)])
+        ]  # fmt: skip
+        try:
+            publisher.publish_camera_status(statuses[0])
+            time.sleep(0.5)
+            broker.stop()
+            for status in statuses[1:]:  # while the node cannot reach the broker
+                publisher.publish_camera_status(status)
+            broker.start()
+            recorder = Recorder(broker.host, broker.port, "vigil/cameras/#")
+            recorder.wait_for(lambda m: m.json()["since"] == iso_utc(statuses[-1].since), timeout=20)
+            time.sleep(2.0)  # anything paho queued during the outage would arrive now
+            recorder.close()
+        finally:
+            publisher.stop()
+    sent = [m.json() for m in recorder.messages]
+    assert [s["since"] for s in sent] == sorted(s["since"] for s in sent)  # never an older status after a newer one
+    assert sent[-1]["state"] == "up" and sent[-1]["node_id"] == "node-1"
+
+
+def test_the_node_reports_degraded_with_a_reason_while_its_disk_is_low_and_online_after(mosquitto, tmp_path: Path):
+    outbox = AlertOutbox(tmp_path / "outbox.db")
+    metrics = VigilMetrics()
+    free_mb = shutil.disk_usage(tmp_path).free // (1024 * 1024)
+    guard = FreeSpaceGuard(tmp_path, free_mb + 1024, metrics)  # the volume is "low" until the threshold drops
+    config = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+    publisher = MqttPublisher(config, "node-1", outbox, metrics, guard)
+    recorder = Recorder(mosquitto.host, mosquitto.port, "vigil/status/#")
+    publisher.start()
+    try:
+        recorder.wait_for(lambda m: m.topic == "vigil/status/node-1/health", timeout=10)
+        late = Recorder(mosquitto.host, mosquitto.port, "vigil/status/node-1/health")
+        degraded = late.wait_for(lambda m: True, timeout=10)  # retained: what a consumer that joins now sees
+        late.close()
+        guard._min_free = 0  # space returns
+        online = recorder.wait_for(lambda m: m.topic.endswith("/health") and m.json()["state"] == "online", timeout=10)
+        status = recorder.wait_for(lambda m: m.topic == "vigil/status/node-1", timeout=10)
+    finally:
+        publisher.stop()
+        recorder.close()
+    assert degraded.retain and degraded.json()["state"] == "degraded"
+    assert degraded.json()["reasons"] == ["low_disk_space"] and "min_free_mb" in degraded.json()["reason"]
+    assert online.json() == {"state": "online", "node_id": "node-1", "since": online.json()["since"]}
+    assert status.payload == b"online"  # the plain status stays online/offline for existing consumers
