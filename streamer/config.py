@@ -154,7 +154,7 @@ class ConfirmConfig(_Section):
     that camera's next frames for a moment so the alert vote completes within the burst, not after more keyframes."""
 
     enabled: bool = Field(True, description="Decode a short burst of frames after a sighting or a near candidate.")
-    frames: int = Field(6, ge=1, le=100, description="Most frames one burst passes on for embedding.")
+    frames: int = Field(4, ge=1, le=100, description="Most frames one burst passes on for embedding.")
     max_s: float = Field(1.0, gt=0, le=10, description="A burst ends this long after it starts, frames or not.")
     every_nth: int = Field(2, ge=1, le=30, description="Pass on every nth decoded frame (10 fps, 2: 5 per second).")
     near_margin: float = Field(

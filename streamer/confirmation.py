@@ -69,6 +69,12 @@ class ConfirmationScheduler:
         self._metrics.confirm_bursts.labels(camera=camera, outcome=outcome).inc()
         return outcome
 
+    def cancel(self, camera: str) -> None:
+        """Nothing is left to confirm on ``camera`` (its alert opened): end its burst early, saving its frames."""
+        switch = self._switches.get(camera)
+        if switch is not None:
+            switch.cancel()
+
     def _outcome(self, camera: str) -> str:
         started = self._started[camera]
         now = self._clock()

@@ -208,9 +208,12 @@ class Pipeline:
         return events
 
     def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
-        """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst."""
+        """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all
+        its sightings alert, a running burst has nothing left to confirm and ends."""
         if any(not self._policy.is_open(camera, s.entry_id) for s in sightings):
             self._confirm.request(camera)
+        elif sightings:
+            self._confirm.cancel(camera)
 
     def _emit(self, events: list[tuple[AlertEvent, Keyframe | None]]) -> None:
         if not events:

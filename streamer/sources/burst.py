@@ -46,6 +46,7 @@ class BurstSwitch:
         self._lock = threading.Lock()
         self._pending: BurstRequest | None = None
         self._running = False
+        self._cancelled = False
         self._on_decoded = on_decoded
 
     @property
@@ -62,6 +63,18 @@ class BurstSwitch:
             self._pending = burst
             return True
 
+    def cancel(self) -> None:
+        """Drop the pending burst and end the running one at the reader's next packet (nothing left to confirm)."""
+        with self._lock:
+            self._pending = None
+            self._cancelled = self._running
+
+    @property
+    def cancelled(self) -> bool:
+        """The reader's side: the running burst should end now."""
+        with self._lock:
+            return self._cancelled
+
     def take(self) -> BurstRequest | None:
         """The reader's side: the pending request, now running, or None."""
         with self._lock:
@@ -72,7 +85,7 @@ class BurstSwitch:
     def finish(self) -> None:
         """The reader's side: the running burst is over (or could not run, or the connection ended)."""
         with self._lock:
-            self._running = False
+            self._running = self._cancelled = False
 
     def decoded(self, count: int) -> None:
         """The reader's side: ``count`` more frames were decoded for bursts."""

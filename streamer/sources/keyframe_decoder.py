@@ -90,8 +90,9 @@ class KeyframeDecoder:
         if self._switch is not None:
             self._keep(packet, is_keyframe)
         if self._burst is not None:
+            assert self._switch is not None
             out += self._pass_on(self._decode(packet))
-            if self._burst.over(self._clock()):
+            if self._burst.over(self._clock()) or self._switch.cancelled:
                 out += self._end()
         elif is_keyframe:
             frames = self._decode(packet) + self._decode(None)  # drain: the keyframe comes out now, not frames later
