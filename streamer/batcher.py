@@ -4,6 +4,9 @@ A batch leaves when it is full (``max_batch``) or when its oldest frame has wait
 first: a busy site gets large, efficient batches; a quiet one gets low latency. Each camera has its own bounded
 queue; when it is full the camera's *oldest* frame is dropped and counted (``frames_dropped{reason="backpressure"}``),
 so a slow engine sheds stale frames instead of growing memory, and a flooding camera cannot crowd out the others.
+Frames of a confirmation burst go first: a full queue drops its oldest burst frame, or the burst frame arriving when
+it holds only keyframes (``frames_dropped{reason="backpressure_burst"}``), so under load bursts are shed, never
+keyframes.
 """
 
 from __future__ import annotations
@@ -33,12 +36,21 @@ class CrossCameraBatcher:
         self._next_camera = 0
 
     def put(self, frame: Keyframe) -> None:
-        """Queue a sampled frame; never blocks (drops the camera's oldest frame when its queue is full)."""
+        """Queue a sampled frame; never blocks (when the camera's queue is full, drops its oldest burst frame, else
+        the arriving burst frame, else its oldest frame)."""
         with self._cond:
             queue = self._queues.setdefault(frame.camera, deque())
             if len(queue) >= self._config.per_camera_queue:
-                queue.popleft()
-                self._metrics.frames_dropped.labels(camera=frame.camera, reason="backpressure").inc()
+                burst = next((queued for queued in queue if queued.burst), None)
+                if burst is None and frame.burst:
+                    self._metrics.frames_dropped.labels(camera=frame.camera, reason="backpressure_burst").inc()
+                    return
+                if burst is not None:
+                    queue.remove(burst)
+                else:
+                    queue.popleft()
+                reason = "backpressure_burst" if burst is not None else "backpressure"
+                self._metrics.frames_dropped.labels(camera=frame.camera, reason=reason).inc()
             queue.append(frame)
             self._cond.notify()
 

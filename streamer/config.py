@@ -129,12 +129,41 @@ class AlertPolicyConfig(_Section):
     close_after_s: float = Field(10.0, gt=0, description="Close an event when its entry has not matched for this long.")
     cooldown_s: float = Field(30.0, ge=0, description="After a close, no new open for the same entry and camera.")
     unknown_faces: bool = Field(False, description="Alert (kind unknown_face) on good faces that match nobody.")
+    open_at_once_margin: dict[Literal["face", "anomaly"], float] = Field(
+        default_factory=dict,
+        description="Per kind: a single sighting scoring at least threshold + margin opens an alert without waiting"
+        " for vote_hits (e.g. {face: 0.05}). A kind not listed always votes.",
+    )
+
+    @field_validator("open_at_once_margin")
+    @classmethod
+    def _margins_in_range(cls, margins: dict[str, float]) -> dict[str, float]:
+        for kind, margin in margins.items():
+            if not 0 <= margin <= 1:
+                raise ValueError(f"{kind}: margin must be in [0, 1], got {margin}")
+        return margins
 
     @model_validator(mode="after")
     def _hits_fit_window(self) -> AlertPolicyConfig:
         if self.vote_hits > self.vote_window:
             raise ValueError(f"vote_hits ({self.vote_hits}) must not exceed vote_window ({self.vote_window})")
         return self
+
+
+class ConfirmConfig(_Section):
+    """Confirmation bursts: when a matcher sees an entry (or nearly) on a camera that decodes keyframes only, decode
+    that camera's next frames for a moment so the alert vote completes within the burst, not after more keyframes."""
+
+    enabled: bool = Field(True, description="Decode a short burst of frames after a sighting or a near candidate.")
+    frames: int = Field(4, ge=1, le=100, description="Most frames one burst passes on for embedding.")
+    max_s: float = Field(1.0, gt=0, le=10, description="A burst ends this long after it starts, frames or not.")
+    every_nth: int = Field(2, ge=1, le=30, description="Pass on every nth decoded frame (10 fps, 2: 5 per second).")
+    near_margin: float = Field(
+        0.05, ge=0, le=1, description="A score within this much below its threshold is a near candidate: it starts a"
+        " burst but never counts as a vote.",
+    )  # fmt: skip
+    max_bursts_per_camera_per_min: int = Field(6, ge=1, description="A camera that triggers constantly is shed.")
+    max_concurrent: int = Field(2, ge=1, description="Bursts running at once on the node; more are shed.")
 
 
 class WatchlistConfig(_Section):
@@ -285,6 +314,7 @@ class VigilConfig(_Section):
     models: ModelsConfig = ModelsConfig()
     batch: BatchConfig = BatchConfig()
     alerts: AlertPolicyConfig = AlertPolicyConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
     watchlist: WatchlistConfig = WatchlistConfig()
     mqtt: MqttConfig = MqttConfig()
     api: ApiConfig = ApiConfig()

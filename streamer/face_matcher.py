@@ -33,6 +33,8 @@ class FaceMatcher:
         unknown_faces: report a good face (no quality problem) that matches nobody as an ``unknown_face`` sighting
             (entry id ``unknown``; score = the detector's confidence). Off by default: a busy lobby is full of them.
         unknown_threshold: the face threshold an unknown face failed, stamped on its sighting.
+        near_margin: also report entries that score within this much below their threshold, as ``near``
+            sightings (they ask for a confirmation burst and never vote); 0 reports none.
     """
 
     kind = AlertKind.FACE
@@ -46,6 +48,7 @@ class FaceMatcher:
         *,
         unknown_faces: bool = False,
         unknown_threshold: float = 0.9,
+        near_margin: float = 0.0,
     ) -> None:
         self._faces = faces
         self._index = index
@@ -53,6 +56,7 @@ class FaceMatcher:
         self._top_k = top_k
         self._unknown_faces = unknown_faces
         self._unknown_threshold = unknown_threshold
+        self._near_margin = near_margin
         self._model_name = faces.embedder.name
 
     @property
@@ -60,7 +64,8 @@ class FaceMatcher:
         return self._faces
 
     def match(self, frames: list[Keyframe]) -> list[list[Sighting]]:
-        """One list of sightings per frame (empty lists while no face entry is enrolled)."""
+        """One list of sightings per frame (empty lists while no face entry is enrolled), near candidates included
+        (``Sighting.near``) when a ``near_margin`` is set."""
         results: list[list[Sighting]] = [[] for _ in frames]
         if not frames or (self._index.entry_count == 0 and not self._unknown_faces):
             return results
@@ -78,12 +83,12 @@ class FaceMatcher:
         started = time.perf_counter()
         for camera, positions in by_camera.items():
             vectors = np.vstack([face.embedding for p in positions for face in analysed[p]])
-            hits = iter(self._index.search(vectors, camera=camera, k=self._top_k))
+            hits = iter(self._index.search(vectors, camera=camera, k=self._top_k, near_margin=self._near_margin))
             for position in positions:
                 per_face = [(face, next(hits)) for face in analysed[position]]
                 results[position] = self._best_per_entry(per_face) + self._unknown(per_face)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
-        matched = sum(len(r) for r in results)
+        matched = sum(not sighting.near for sightings in results for sighting in sightings)
         if matched:
             self._metrics.matches.labels(kind=self.kind.value).inc(matched)
         return results
@@ -97,7 +102,7 @@ class FaceMatcher:
                 best[match.entry_id] = Sighting(
                     entry_id=match.entry_id, label=match.label, kind=self.kind, score=float(match.score),
                     threshold=float(match.threshold), bbox=tuple(int(v) for v in face.detection.bbox),
-                    model=self._faces.version,
+                    model=self._faces.version, near=match.near,
                 )  # fmt: skip
         return sorted(best.values(), key=lambda s: s.score, reverse=True)
 
@@ -105,7 +110,7 @@ class FaceMatcher:
         """At most one ``unknown_face`` sighting per frame: its largest good face that matched nobody."""
         if not self._unknown_faces:
             return []
-        strangers = [face for face, matches in per_face if not matches and not face.quality.problems()]
+        strangers = [face for face, matches in per_face if all(m.near for m in matches) and not face.quality.problems()]
         if not strangers:
             return []
         face = max(strangers, key=lambda f: f.detection.bbox[2] * f.detection.bbox[3])

@@ -37,6 +37,13 @@ class VigilMetrics:
         r = self.registry
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, open fds ...
         self.frames_decoded = Counter("vigil_frames_decoded", "Frames decoded from cameras.", ["camera"], registry=r)
+        self.frames_decoded_by_reason = Counter(
+            "vigil_frames_decoded_by_reason",
+            "Frames decoded from cameras, by why: keyframe (keyframe-only rest), burst (confirmation bursts, passed"
+            " on or not), stream (cameras that decode every frame). Sums to vigil_frames_decoded_total.",
+            ["camera", "reason"],
+            registry=r,
+        )
         self.keyframes_sampled = Counter(
             "vigil_keyframes_sampled", "Frames the sampler passed on for embedding.", ["camera"], registry=r
         )
@@ -44,6 +51,19 @@ class VigilMetrics:
             "vigil_frames_dropped",
             "Frames dropped, by reason (rate, backpressure, decode_error).",
             ["camera", "reason"],
+            registry=r,
+        )
+        self.confirm_bursts = Counter(
+            "vigil_confirm_bursts",
+            "Confirmation bursts asked of a camera, by outcome: started, or shed_camera / shed_concurrent / shed_load"
+            " (over the camera's per-minute budget, the node's concurrent bursts, or a backlog at the batcher).",
+            ["camera", "outcome"],
+            registry=r,
+        )
+        self.confirm_frames_sampled = Counter(
+            "vigil_confirm_frames_sampled",
+            "Burst frames the sampler passed on for embedding (outside the camera's rate; not keyframes).",
+            ["camera"],
             registry=r,
         )
         self.camera_up = Gauge("vigil_camera_up", "1 while the camera delivers frames, else 0.", ["camera"], registry=r)

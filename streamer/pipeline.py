@@ -4,6 +4,10 @@ snapshot -> outbox -> MQTT publisher.
 Camera threads only decode, sample and enqueue (never block); one inference thread takes cross-camera batches,
 embeds, matches and runs the alert policy; the publisher's thread drains the outbox. ``start`` and ``stop`` read as a
 table of contents of the service.
+
+One rule feeds back upstream: a frame with any sighting, or any near candidate (``Sighting.near``), of an entry not
+yet alerting on its camera asks that camera for a confirmation burst (``ConfirmationScheduler``), so that the vote can
+complete on the frames right after it instead of on the next keyframes.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.event import AlertEvent, AlertPhase
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
-from streamer.alerts.policy import AlertPolicy
+from streamer.alerts.policy import AlertPolicy, Sighting
 from streamer.alerts.snapshot_topic import SnapshotJpegEncoder
 from streamer.alerts.snapshots import SnapshotWriter
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.batcher import CrossCameraBatcher
 from streamer.config import VigilConfig
+from streamer.confirmation import ConfirmationScheduler
 from streamer.face_matcher import FaceMatcher
 from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
@@ -80,10 +85,16 @@ class Pipeline:
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
         self._cameras = [
-            CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics)
+            CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics, bursts=config.confirm.enabled)
             for name, cam in config.cameras.items()
             if cam.enabled
         ]
+        self._confirm = ConfirmationScheduler(
+            config.confirm,
+            {camera.name: camera.bursts for camera in self._cameras if camera.bursts is not None},
+            parts.metrics,
+            backlogged=lambda: self._batcher.pending() >= config.batch.max_batch,
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
@@ -194,8 +205,9 @@ class Pipeline:
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
         archive, free_space = self._parts.archive, self._parts.free_space
         if archive is not None and (free_space is None or free_space.allows("archive")):  # never raises
-            regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)
-            archive.record(batch, embeddings.whole(), embedder.version, regions)
+            kept = [position for position, frame in enumerate(batch) if not frame.burst]  # it archives keyframes
+            regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)[kept]
+            archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
         events: list[tuple[AlertEvent, Keyframe | None]] = []
@@ -209,7 +221,16 @@ class Pipeline:
                 embedder.version,
             ):
                 events.append((event, frame))
+            self._ask_for_burst(frame.camera, scene_sightings + face_sightings)
         return events
+
+    def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
+        """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all
+        its sightings alert, a running burst has nothing left to confirm and ends."""
+        if any(not self._policy.is_open(camera, s.entry_id) for s in sightings):
+            self._confirm.request(camera)
+        elif sightings:
+            self._confirm.cancel(camera)
 
     def _emit(self, events: list[tuple[AlertEvent, Keyframe | None]]) -> None:
         if not events:

@@ -3,6 +3,11 @@
 Embedding costs ~10 ms a frame on a CPU core while decoding keyframes costs far less, so the sampler is where a
 camera's share of the embedder is bounded: keyframes only (when the source decodes everything) and at most
 ``max_per_second`` frames per camera. One verb: ``admit(frame) -> bool``.
+
+Frames of a confirmation burst (``Keyframe.burst``) are passed on outside that rate: the burst that decoded them is
+bounded already (``confirm:``), and dropping them would defeat it. They are counted apart
+(``confirm_frames_sampled``) and leave the camera's rate state alone, so the next keyframe is judged as if no burst
+had happened.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class KeyframeSampler:
 
     def admit(self, frame: Keyframe) -> bool:
         """True when ``frame`` should be embedded. Safe to call from several camera threads."""
+        if frame.burst:
+            self._metrics.confirm_frames_sampled.labels(camera=frame.camera).inc()
+            return True
         config = self._configs.get(frame.camera, self._default)
         if config.keyframes_only and not frame.is_keyframe:
             self._metrics.frames_dropped.labels(camera=frame.camera, reason="not_keyframe").inc()

@@ -188,6 +188,7 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
     matcher = FaceMatcher(
         faces, index, metrics, config.watchlist.top_k, unknown_faces=config.alerts.unknown_faces,
         unknown_threshold=config.watchlist.default_threshold["face"],
+        near_margin=config.confirm.near_margin if config.confirm.enabled else 0.0,
     )  # fmt: skip
     return _FaceStage(matcher, index)
 

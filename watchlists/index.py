@@ -157,7 +157,9 @@ class WatchlistIndex:
         with self._sync_lock:
             self._save_if_due(force=True)
 
-    def search(self, embeddings: np.ndarray, *, camera: str | None = None, k: int = 5) -> list[list[Match]]:
+    def search(
+        self, embeddings: np.ndarray, *, camera: str | None = None, k: int = 5, near_margin: float = 0.0
+    ) -> list[list[Match]]:
         """The entries each embedding matches, best first.
 
         Args:
@@ -165,9 +167,12 @@ class WatchlistIndex:
             camera: the camera the frames came from; entries scoped to other cameras are skipped. ``None``
                 (an image an admin uploads) ignores scopes.
             k: at most this many entries per query.
+            near_margin: also return entries within this much below their threshold, as ``Match.near``
+                candidates (the live matchers use them to ask for a confirmation burst).
 
         Returns:
-            One list per query row of matches at or above their entry's threshold, highest score first.
+            One list per query row of matches at or above their entry's threshold (and near candidates when asked),
+            highest score first.
         """
         queries = self._check_queries(embeddings)
         with self._guard:
@@ -175,12 +180,19 @@ class WatchlistIndex:
             allowed = table.allowed(camera)
             if queries is None or searcher is None or not len(table.image_ids) or not allowed.any():
                 return [[] for _ in range(len(embeddings))]
-            floor = float(table.thresholds[allowed].min())
+            floor = float(table.thresholds[allowed].min()) - near_margin
             faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * queries.shape[1]  # see BLAS_FROM_QUERIES
             lims, scores, ids = searcher.range_search(queries, floor - 1e-6)
         negative_scores = queries @ table.negatives.T if len(table.negatives) else None  # (N, M)
         return [
-            table.matches(allowed, scores[a:b], ids[a:b], k, None if negative_scores is None else negative_scores[row])
+            table.matches(
+                allowed,
+                scores[a:b],
+                ids[a:b],
+                k,
+                None if negative_scores is None else negative_scores[row],
+                near_margin,
+            )
             for row, (a, b) in enumerate(itertools.pairwise(lims))
         ]
 

@@ -19,7 +19,11 @@ from watchlists.records import Kind
 
 @dataclass(frozen=True)
 class Match:
-    """An entry a query embedding matched: its best image scored at least the entry's threshold."""
+    """An entry a query embedding matched: its best image scored at least the entry's threshold.
+
+    A search asked for near candidates (``near_margin``) also returns entries that scored just below their
+    threshold, marked ``near``: worth a closer look (a confirmation burst), never a match.
+    """
 
     entry_id: str
     label: str
@@ -27,10 +31,12 @@ class Match:
     score: float
     threshold: float
     image_id: int
+    near: bool = False
 
     def __post_init__(self) -> None:
-        if not -1.0 <= self.score <= 1.0 or self.score < self.threshold:
-            raise ValueError(f"Match.score must be in [threshold={self.threshold}, 1], got {self.score}")
+        if not -1.0 <= self.score <= 1.0 or (self.score < self.threshold) != self.near:
+            expected = f"below threshold={self.threshold}" if self.near else f"in [threshold={self.threshold}, 1]"
+            raise ValueError(f"Match.score must be {expected}, got {self.score}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,11 +101,18 @@ class EntryTable:
         return allowed
 
     def matches(
-        self, allowed: np.ndarray, scores: np.ndarray, ids: np.ndarray, k: int, negatives: np.ndarray | None
+        self,
+        allowed: np.ndarray,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        k: int,
+        negatives: np.ndarray | None,
+        near_margin: float = 0.0,
     ) -> list[Match]:
-        """Group one query's hits by entry (best image wins); keep the allowed, over threshold, not vetoed."""
+        """Group one query's hits by entry (best image wins); keep the allowed, over threshold (or within
+        ``near_margin`` below it: ``Match.near``), not vetoed."""
         owner = self.entry_of_image[np.searchsorted(self.image_ids, ids)]
-        keep = allowed[owner] & (scores >= self.thresholds[owner])
+        keep = allowed[owner] & (scores >= self.thresholds[owner] - near_margin)
         scores, ids, owner = scores[keep], ids[keep], owner[keep]
         order = np.argsort(-scores, kind="stable")
         _, first = np.unique(owner[order], return_index=True)
@@ -115,6 +128,7 @@ class EntryTable:
                 score=min(float(scores[i]), 1.0),
                 threshold=float(self.thresholds[owner[i]]),
                 image_id=int(ids[i]),
+                near=bool(scores[i] < self.thresholds[owner[i]]),
             )
             for i in best[:k]
         ]

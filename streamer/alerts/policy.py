@@ -3,7 +3,9 @@
 A single frame that matches is weak evidence (a reflection, a poster, one noisy embedding), so an entry must match
 on ``vote_hits`` of the camera's last ``vote_window`` sampled frames before an event opens. An open event is
 ``update``d when its score improves and ``close``d once the entry has not matched for ``close_after_s``; after a
-close the same (entry, camera) stays quiet for ``cooldown_s``. State is per (camera, entry) and is dropped as soon as
+close the same (entry, camera) stays quiet for ``cooldown_s``. A sighting scoring ``open_at_once_margin`` (per kind)
+over its threshold is strong enough alone and opens at once. Near sightings (``Sighting.near``) never vote: they only
+ask the pipeline for a confirmation burst. State is per (camera, entry) and is dropped as soon as
 it carries no information, so memory stays bounded however many identities pass by.
 """
 
@@ -31,6 +33,7 @@ class Sighting:
     threshold: float
     bbox: tuple[int, int, int, int]
     model: str = ""  # the model that produced the match, when it is not the frame's default (faces vs scene)
+    near: bool = False  # scored just under its threshold: asks for a confirmation burst, never a vote
 
 
 @dataclass
@@ -72,7 +75,7 @@ class AlertPolicy:
         index = self._frame_index.get(camera, -1) + 1
         self._frame_index[camera] = index
         best: dict[str, Sighting] = {}
-        for s in sightings:  # one vote per entry per frame: its best region
+        for s in (s for s in sightings if not s.near):  # one vote per entry per frame: its best region
             if s.entry_id not in best or s.score > best[s.entry_id].score:
                 best[s.entry_id] = s
         events = []
@@ -85,6 +88,11 @@ class AlertPolicy:
                 events.append(event)
         self._forget_stale(camera, index, now)
         return events
+
+    def is_open(self, camera: str, entry_id: str) -> bool:
+        """An event of this entry is open on this camera (nothing left to confirm)."""
+        track = self._tracks.get((camera, entry_id))
+        return track is not None and track.open_event is not None
 
     def expire(self, now: float) -> list[AlertEvent]:
         """Close events whose entry has not matched for ``close_after_s`` (call periodically, even without frames)."""
@@ -124,11 +132,16 @@ class AlertPolicy:
                 track.open_event.alert_id, AlertPhase.UPDATE, camera, frame_time, frame_size, s, model
             )
             return track.open_event
-        if len(track.hits) < self._config.vote_hits or now < track.quiet_until:
+        if now < track.quiet_until or (len(track.hits) < self._config.vote_hits and not self._strong(s)):
             return None
         track.best_score = s.score
         track.open_event = self._event(str(uuid.uuid4()), AlertPhase.OPEN, camera, frame_time, frame_size, s, model)
         return track.open_event
+
+    def _strong(self, s: Sighting) -> bool:
+        """Scores so far over its threshold that one frame is enough (``open_at_once_margin`` of its kind)."""
+        margin = self._config.open_at_once_margin.get(s.kind.value)
+        return margin is not None and s.score >= s.threshold + margin
 
     def _event(
         self,

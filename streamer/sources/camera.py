@@ -30,6 +30,7 @@ from streamer.errors import CameraError
 from streamer.logs import redact_url
 from streamer.metrics import VigilMetrics
 from streamer.sources.backoff import ReconnectBackoff
+from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 from streamer.sources.health import CameraHealth
 from streamer.sources.reader import is_capture_device, open_reader, scrub_credentials
@@ -48,6 +49,7 @@ class CameraWorker:
         on_status: receives every status change on the camera's thread (or on the caller's, from ``stop``).
         metrics: the pipeline's collectors (``frames_decoded``, ``camera_up``, ``camera_reconnects``).
         rng: randomness for the backoff jitter; seed it in tests.
+        bursts: give the camera a ``BurstSwitch`` (``self.bursts``) so that confirmation bursts can be requested.
 
     Example::
 
@@ -66,6 +68,7 @@ class CameraWorker:
         metrics: VigilMetrics,
         *,
         rng: random.Random | None = None,
+        bursts: bool = False,
     ) -> None:
         self.name = name
         self.config = config
@@ -74,6 +77,10 @@ class CameraWorker:
         self._backoff = ReconnectBackoff(config.reconnect, rng)
         self._health = CameraHealth(name, on_status, metrics.camera_up.labels(camera=name))
         self._frames_decoded = metrics.frames_decoded.labels(camera=name)
+        rest = "keyframe" if config.sample.keyframes_only else "stream"
+        self._decoded_at_rest = metrics.frames_decoded_by_reason.labels(camera=name, reason=rest)
+        self._decoded_for_bursts = metrics.frames_decoded_by_reason.labels(camera=name, reason="burst")
+        self.bursts = BurstSwitch(self._count_burst_decodes) if bursts else None
         self._reconnects = metrics.camera_reconnects.labels(camera=name)
         self._decode_errors = metrics.frames_dropped.labels(camera=name, reason="decode_error")
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
@@ -146,14 +153,16 @@ class CameraWorker:
         if self._backoff.failures:
             self._reconnects.inc()
         first = True
-        with open_reader(self.name, self.config, self._stop, self._decode_errors.inc) as reader:
+        with open_reader(self.name, self.config, self._stop, self._decode_errors.inc, self.bursts) as reader:
             for frame in reader.frames():
                 if first:
                     first = False
                     self._backoff.reset()
                     logger.info("camera %s: up (%s)", self.name, redact_url(self.config.url))
                 self._health.frame_arrived(frame.frame_time)
-                self._frames_decoded.inc()
+                if not frame.burst:  # burst frames were counted as they were decoded, passed on or not
+                    self._frames_decoded.inc()
+                    self._decoded_at_rest.inc()
                 self._on_frame(frame)
         if self._stop.is_set():
             return None
@@ -162,6 +171,10 @@ class CameraWorker:
             self._health.ended("end of file")
             return None
         return "stream ended"
+
+    def _count_burst_decodes(self, count: int) -> None:
+        self._frames_decoded.inc(count)
+        self._decoded_for_bursts.inc(count)
 
     def _wait_before_retry(self, reason: str) -> None:
         delay = self._backoff.next_delay()

@@ -19,6 +19,10 @@ class Keyframe:
         received_at: ``time.monotonic()`` at receipt; latency is measured from here.
         pts: presentation time in seconds from the stream, when the stream gives one.
         is_keyframe: the codec marked it as a keyframe (I-frame).
+        burst: decoded for a confirmation burst (``streamer.sources.burst``): a frame between keyframes, decoded
+            because a matcher saw something on the camera. Its ``frame_time``/``received_at`` are the frame's own
+            presentation time on the camera's timeline, not when the burst decoded it. The sampler passes it on
+            outside the camera's rate limit and never counts it as a keyframe; the batcher sheds it first.
     """
 
     camera: str
@@ -27,6 +31,7 @@ class Keyframe:
     received_at: float
     pts: float | None = None
     is_keyframe: bool = True
+    burst: bool = False
 
     def __post_init__(self) -> None:
         img = self.image
@@ -34,6 +39,8 @@ class Keyframe:
             raise ValueError(f"Keyframe.image must be HxWx3 uint8 RGB, got shape {img.shape} dtype {img.dtype}")
         if self.frame_time.tzinfo is None:
             raise ValueError("Keyframe.frame_time must be timezone-aware (UTC)")
+        if self.burst and self.is_keyframe:
+            raise ValueError("a burst frame is a frame between keyframes: is_keyframe must be False")
 
     @property
     def size(self) -> tuple[int, int]:

@@ -10,6 +10,10 @@ Network streams are opened over TCP with small probing (open in ~0.05-0.5 s inst
 timeouts, so a dead server fails an open or a read instead of hanging the camera's thread: the read timeout is the
 stall timeout, and FFmpeg's interrupt callback is what ends a read that hangs. Files are paced at their native frame
 rate and, with ``loop: true``, start again at the end, so a file camera behaves like a live one.
+
+Given a ``BurstSwitch``, a keyframe-only reader also decodes confirmation bursts on request
+(``streamer.sources.keyframe_decoder``). A burst frame is stamped with its own time on the camera's timeline: the
+last keyframe's arrival plus the difference in presentation time, never later than now.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import av
 import av.error
@@ -30,7 +34,9 @@ from av.video.stream import VideoStream
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
 from streamer.logs import redact_url
+from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
+from streamer.sources.keyframe_decoder import DecodedFrame, KeyframeDecoder
 from streamer.sources.pacing import NativeRatePacer
 from streamer.sources.reader import ClosingReader, StallWatchdog, describe_failure
 
@@ -47,6 +53,8 @@ class PyAvReader(ClosingReader):
         stop: set when the camera is stopping; checked between packets and while pacing.
         on_decode_error: called once per packet the decoder rejects; the stream goes on.
         paced: replay files at their native rate (off only for benchmarks that decode as fast as possible).
+        bursts: the camera's burst switch; with ``keyframes_only``, bursts of the frames in between are decoded
+            when it asks (network streams: a file is demuxed ahead of its pace, so its kept packets lag behind).
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class PyAvReader(ClosingReader):
         on_decode_error: Callable[[], None],
         *,
         paced: bool = True,
+        bursts: BurstSwitch | None = None,
     ) -> None:
         self.camera = camera
         self.config = config
@@ -64,6 +73,8 @@ class PyAvReader(ClosingReader):
         self._stop = stop
         self._on_decode_error = on_decode_error
         self._container: InputContainer | None = None
+        self._bursts = bursts if config.is_network else None
+        self._anchor: tuple[float, datetime, float] | None = None  # last keyframe's (pts, frame_time, received_at)
 
     def open(self) -> None:
         """Connect (or open the file) and find the video stream.
@@ -110,7 +121,7 @@ class PyAvReader(ClosingReader):
         watchdog = StallWatchdog(self.config.reconnect.stall_timeout_s)
         pacer = None if self.config.is_network or not self._paced else NativeRatePacer(self._stop, watchdog.timeout_s)
         while not self._stop.is_set():
-            for frame in self._decoded(container, stream, watchdog):
+            for frame, burst in self._decoded(container, stream, watchdog):
                 # The stream's time base, not the frame's: frames drained by decode(None) carry none.
                 pts = float(frame.pts * stream.time_base) if frame.pts is not None and stream.time_base else None
                 if pacer is not None and not pacer.wait_for(pts):
@@ -118,7 +129,7 @@ class PyAvReader(ClosingReader):
                 if self._stop.is_set():
                     return
                 watchdog.feed()
-                yield self._keyframe(frame, pts)
+                yield self._keyframe(frame, pts, burst)
             if self.config.is_network or not self.config.loop:
                 return  # end of stream: the worker decides whether that is the end
             container.seek(0)
@@ -132,26 +143,31 @@ class PyAvReader(ClosingReader):
         if container is not None:
             container.close()
 
-    def _decoded(self, container: InputContainer, stream: VideoStream, watchdog: StallWatchdog) -> Iterator[VideoFrame]:
+    def _decoded(
+        self, container: InputContainer, stream: VideoStream, watchdog: StallWatchdog
+    ) -> Iterator[DecodedFrame]:
         """Frames of one pass over the stream, with library errors turned into ``CameraError``."""
         codec = stream.codec_context
-        keyframes_only = self.config.sample.keyframes_only
+        keyframes = None
+        if self.config.sample.keyframes_only:
+            keyframes = KeyframeDecoder(lambda packet: self._decode(codec, packet), codec.flush_buffers, self._bursts)
         url = self.config.url
         try:
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
                 watchdog.check()
-                if not keyframes_only:
-                    yield from self._decode(codec, packet)
-                elif packet.is_keyframe and packet.size:
-                    yield from self._decode(codec, packet)
-                    yield from self._decode(codec, None)  # drain: the keyframe comes out now, not frames later
-                    codec.flush_buffers()  # and the decoder is ready for the next one
+                if keyframes is None:
+                    yield from (DecodedFrame(frame, False) for frame in self._decode(codec, packet))
+                else:
+                    yield from keyframes.feed(packet)
         except av.error.ExitError:  # FFmpeg's interrupt callback ended a read that hung for the read timeout
             raise CameraError(f"stalled: no data for {watchdog.timeout_s:g} s", code="camera_stalled") from None
         except av.FFmpegError as exc:
             raise CameraError(f"read failed: {describe_failure(exc, url)}", code="camera_read_failed") from None
+        finally:
+            if keyframes is not None:
+                keyframes.close()
 
     def _decode(self, codec: VideoCodecContext, packet: av.Packet | None) -> list[VideoFrame]:
         try:
@@ -160,15 +176,24 @@ class PyAvReader(ClosingReader):
             self._on_decode_error()
             return []
 
-    def _keyframe(self, frame: VideoFrame, pts: float | None) -> Keyframe:
+    def _keyframe(self, frame: VideoFrame, pts: float | None, burst: bool) -> Keyframe:
         image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+        frame_time, received_at = datetime.now(UTC), time.monotonic()
+        if not burst:
+            self._anchor = None if pts is None else (pts, frame_time, received_at)
+        elif self._anchor is not None and pts is not None:
+            anchor_pts, anchor_time, anchor_received = self._anchor
+            offset = max(0.0, pts - anchor_pts)
+            frame_time = min(frame_time, anchor_time + timedelta(seconds=offset))
+            received_at = min(received_at, anchor_received + offset)
         return Keyframe(
             camera=self.camera,
             image=image,
-            frame_time=datetime.now(UTC),
-            received_at=time.monotonic(),
+            frame_time=frame_time,
+            received_at=received_at,
             pts=pts,
-            is_keyframe=bool(frame.key_frame),
+            is_keyframe=bool(frame.key_frame) and not burst,
+            burst=burst,
         )
 
 

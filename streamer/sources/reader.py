@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
 from streamer.logs import redact_url
+from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 
 
@@ -66,7 +67,11 @@ def is_capture_device(url: str) -> bool:
 
 
 def open_reader(
-    camera: str, config: CameraConfig, stop: threading.Event, on_decode_error: Callable[[], None]
+    camera: str,
+    config: CameraConfig,
+    stop: threading.Event,
+    on_decode_error: Callable[[], None],
+    bursts: BurstSwitch | None = None,
 ) -> FrameReader:
     """The right reader for the camera's URL, not yet opened: OpenCV for capture devices, PyAV for the rest.
 
@@ -75,6 +80,8 @@ def open_reader(
         config: its URL, loop flag, sampling and reconnect settings.
         stop: set by ``CameraWorker.stop``; readers check it between packets and while pacing files.
         on_decode_error: called for each packet the decoder rejects (the worker counts them).
+        bursts: the camera's confirmation-burst switch (PyAV keyframe-only network streams act on it; a capture
+            device decodes every frame anyway).
     """
     # Imported here so that a machine without one of the two decoders can still run cameras of the other kind.
     if is_capture_device(config.url):
@@ -83,7 +90,7 @@ def open_reader(
         return OpenCvReader(camera, config, stop, on_decode_error)
     from streamer.sources.pyav_reader import PyAvReader
 
-    return PyAvReader(camera, config, stop, on_decode_error)
+    return PyAvReader(camera, config, stop, on_decode_error, bursts=bursts)
 
 
 class StallWatchdog:

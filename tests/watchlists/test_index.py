@@ -58,6 +58,27 @@ def test_an_entry_matches_at_or_above_its_own_threshold_else_the_kinds_default(
 
 
 @pytest.mark.parametrize(
+    ("threshold", "near_margin", "expected"),
+    [
+        (0.75, 0.0, []),  # 0.707 under 0.75: nothing without a margin
+        (0.75, 0.05, [("halfway", True)]),  # within 0.05 under it: a near candidate, never a match
+        (0.80, 0.05, []),  # 0.093 under: too far even for a near candidate
+        (0.70, 0.05, [("halfway", False)]),  # over the threshold it stays a plain match
+    ],
+)
+def test_a_search_with_a_near_margin_also_returns_entries_just_under_their_threshold(
+    store: WatchlistStore, threshold: float, near_margin: float, expected: list[tuple[str, bool]]
+) -> None:
+    store.create_entry("anomaly", "halfway", [new_image(HALFWAY, "h")], actor="t", threshold=threshold)
+
+    found = _index(store).search(QUERY, near_margin=near_margin)[0]
+
+    assert [(m.label, m.near) for m in found] == expected
+    if expected:
+        assert found[0].threshold == threshold
+
+
+@pytest.mark.parametrize(
     ("scope", "camera", "matches"),
     [
         ((), "lobby", True),

@@ -87,3 +87,30 @@ def test_state_is_forgotten_once_it_carries_no_information():
     policy.observe("cam", T0, (64, 48), 300, [], "m@abc")
     policy.observe("cam", T0, (64, 48), 301, [], "m@abc")
     assert len(policy._tracks) == 0
+
+
+@pytest.mark.parametrize(
+    ("margins", "score", "pattern", "opens"),
+    [
+        ({}, 0.99, "x", 0),  # no margin for the kind: one frame never opens, however strong
+        ({"anomaly": 0.1}, 0.80, "x", 1),  # threshold 0.7 + 0.1: strong enough alone
+        ({"anomaly": 0.1}, 0.79, "x", 0),
+        ({"face": 0.1}, 0.99, "x", 0),  # a margin for another kind does not apply
+        ({"anomaly": 0.1}, 0.79, "x.x", 1),  # a weaker run still opens by the vote
+    ],
+)
+def test_a_strong_single_sighting_opens_at_once_only_over_its_kinds_margin(margins, score, pattern, opens):
+    config = AlertPolicyConfig(vote_hits=2, vote_window=3, close_after_s=100, open_at_once_margin=margins)
+    events = feed(AlertPolicy(config, "n1"), pattern, score=score)
+    assert [e.event for e in events] == [AlertPhase.OPEN] * opens
+
+
+def test_near_sightings_never_vote_and_an_open_event_is_known():
+    policy = AlertPolicy(AlertPolicyConfig(vote_hits=2, vote_window=3, close_after_s=100), "n1")
+    near = Sighting(entry_id="e1", label="Fire", kind=AlertKind.ANOMALY, score=0.69, threshold=0.7, bbox=(0, 0, 1, 1),
+                    near=True)  # fmt: skip
+    for t in range(3):
+        assert policy.observe("cam", T0 + timedelta(seconds=t), (64, 48), t, [near], "m@abc") == []
+    assert not policy.is_open("cam", "e1")
+    assert [e.event for e in feed(policy, "xx", start=3)] == [AlertPhase.OPEN]
+    assert policy.is_open("cam", "e1") and not policy.is_open("other", "e1")

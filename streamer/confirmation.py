@@ -1,0 +1,89 @@
+"""Decides which cameras get a confirmation burst, within the node's budget.
+
+A burst (``streamer.sources.burst``) decodes a camera's frames between keyframes for about a second, so that the
+alert vote can complete on them instead of on the next keyframes; it costs decoding and, above all, embedding. So
+bursts are rationed: a camera gets at most ``max_bursts_per_camera_per_min`` (a camera that triggers constantly,
+a poster that looks like someone, is shed, not served), the node runs at most ``max_concurrent`` at once, and none
+starts while the batcher already has a batch waiting (under load keyframes come first). Every request that is not
+absorbed by a burst already running is counted in ``vigil_confirm_bursts_total{camera,outcome}``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from streamer.config import ConfirmConfig
+from streamer.metrics import VigilMetrics
+from streamer.sources.burst import BurstRequest, BurstSwitch
+
+OUTCOMES = ("started", "shed_camera", "shed_concurrent", "shed_load")
+BUDGET_WINDOW_S = 60.0
+
+
+class ConfirmationScheduler:
+    """Turns "this camera saw something" into a burst request, or sheds it.
+
+    Args:
+        config: the ``confirm:`` section (burst size and budgets).
+        switches: each camera's burst switch (cameras without one never burst).
+        metrics: ``confirm_bursts{camera,outcome}``.
+        backlogged: True while the inference stage is behind (the batcher holds a full batch).
+        clock: monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        config: ConfirmConfig,
+        switches: Mapping[str, BurstSwitch],
+        metrics: VigilMetrics,
+        backlogged: Callable[[], bool],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._switches = dict(switches)
+        self._metrics = metrics
+        self._backlogged = backlogged
+        self._clock = clock
+        self._burst = BurstRequest(frames=config.frames, max_s=config.max_s, every_nth=config.every_nth)
+        self._started: dict[str, deque[float]] = {camera: deque() for camera in self._switches}
+        self._lock = threading.Lock()
+        for camera in self._switches:
+            for outcome in OUTCOMES:
+                metrics.confirm_bursts.labels(camera=camera, outcome=outcome)
+
+    def request(self, camera: str) -> str | None:
+        """Ask ``camera`` for a burst. Returns the outcome counted, or None when nothing was asked (bursts off,
+        a camera without a switch, or a burst already pending or running there: it serves this request too)."""
+        switch = self._switches.get(camera)
+        if not self._config.enabled or switch is None or switch.active:
+            return None
+        with self._lock:
+            outcome = self._outcome(camera)
+            if outcome == "started" and not switch.request(self._burst):
+                return None  # another thread's request got there first
+            if outcome == "started":
+                self._started[camera].append(self._clock())
+        self._metrics.confirm_bursts.labels(camera=camera, outcome=outcome).inc()
+        return outcome
+
+    def cancel(self, camera: str) -> None:
+        """Nothing is left to confirm on ``camera`` (its alert opened): end its burst early, saving its frames."""
+        switch = self._switches.get(camera)
+        if switch is not None:
+            switch.cancel()
+
+    def _outcome(self, camera: str) -> str:
+        started = self._started[camera]
+        now = self._clock()
+        while started and now - started[0] >= BUDGET_WINDOW_S:
+            started.popleft()
+        if len(started) >= self._config.max_bursts_per_camera_per_min:
+            return "shed_camera"
+        if sum(switch.active for switch in self._switches.values()) >= self._config.max_concurrent:
+            return "shed_concurrent"
+        if self._backlogged():
+            return "shed_load"
+        return "started"
