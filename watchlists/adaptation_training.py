@@ -57,6 +57,9 @@ class TrainingSettings:
         max_background: at most this many archived background regions (spread over cameras and time).
         regularisation: L2 penalty on each head's weights.
         target_fpr: share of held-back negative regions a head may pass; sets its threshold.
+        positive_quantile: the threshold is at least the score this share of held-back views of the entry's own
+            photos stays under: held-back negatives are easier than real footage, so the threshold sits as high
+            as the entry's own photos allow rather than just above the negatives.
         min_threshold: a threshold is never set below this score.
         min_references: entries with fewer photos stay on cosine matching.
         seed: seeds augmentation and sampling: the same inputs give the same heads.
@@ -68,6 +71,7 @@ class TrainingSettings:
     max_background: int = 2000
     regularisation: float = 1e-3
     target_fpr: float = 0.001
+    positive_quantile: float = 0.2
     min_threshold: float = 0.5
     min_references: int = 2
     seed: int = 0
@@ -380,6 +384,8 @@ def _calibrate(
     threshold = settings.min_threshold
     if len(negatives):
         threshold = max(threshold, float(np.quantile(negatives, 1 - settings.target_fpr, method="higher")) + 1e-4)
+    if len(positives):
+        threshold = max(threshold, float(np.quantile(positives, settings.positive_quantile)))
     threshold = min(threshold, 0.99)
     recall = float((positives >= threshold).mean()) if len(positives) else float("nan")
     fpr = float((negatives >= threshold).mean()) if len(negatives) else float("nan")

@@ -13,6 +13,7 @@ from streamer.api.context import ApiContext
 from streamer.api.errors import install_error_handlers
 from streamer.api.limits import BodyLimitMiddleware
 from streamer.api.routers import (
+    adaptation,
     alerts,
     cameras,
     entry_state,
@@ -40,7 +41,19 @@ def create_api(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, whoami, watchlist, entry_state, references, images, alerts, cameras, match, search):
+    for module in (
+        health,
+        whoami,
+        watchlist,
+        entry_state,
+        references,
+        images,
+        alerts,
+        cameras,
+        match,
+        search,
+        adaptation,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ui.router)  # the admins' web page at /ui/ (no token; it calls the API with the admin's)

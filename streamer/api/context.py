@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.outbox import AlertOutbox
 from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
@@ -62,6 +63,7 @@ class ApiContext:
         shared_indexes: indexes already built (the pipeline's), used instead of building a second copy.
         archive: past keyframes for ``POST /search`` (the pipeline's); ``None`` when the archive is off.
         snapshots_dir: where alert pictures are written (``storage.snapshots``); ``None`` serves none.
+        adaptation: the node's background trainer of anomaly heads; ``None`` when adaptation is off.
     """
 
     store: WatchlistStore
@@ -77,6 +79,7 @@ class ApiContext:
     shared_indexes: Sequence[WatchlistIndex] = ()
     archive: KeyframeArchive | None = None
     snapshots_dir: Path | None = None
+    adaptation: AdaptationWorker | None = None
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -67,6 +67,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "snapshot_not_found": 404,
     "method_not_allowed": 405,
     "archive_disabled": 409,
+    "adaptation_disabled": 409,
     "last_image": 409,
     "request_too_large": 413,
     "image_too_large": 413,

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from engines.errors import VigilError
+from streamer.cli.adapt import adapt_command
 from streamer.cli.api import tokens_app
 from streamer.cli.calibrate import calibrate_command
 from streamer.cli.evaluate import eval_command
@@ -32,6 +33,7 @@ app.command("bench")(bench)
 app.command("calibrate")(calibrate_command)
 app.command("eval")(eval_command)
 app.command("search")(search_command)
+app.command("adapt")(adapt_command)
 
 
 @app.callback()

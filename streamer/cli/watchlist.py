@@ -28,6 +28,7 @@ from streamer.cli.watchlist_options import (
 from streamer.cli.watchlist_render import (
     audit_json,
     echo_json,
+    entry_adaptation,
     entry_json,
     image_json,
     print_entries,
@@ -117,16 +118,18 @@ def show(entry_id: EntryIdArgument, config: ConfigOption = None, as_json: JsonOp
         entry = store.get_entry(store.resolve_entry_id(entry_id))
         images, negatives = store.entry_images(entry.id), store.entry_negatives(entry.id)
         audit = store.audit(entry.id)
+        adaptation = entry_adaptation(store, entry, settings)
     if as_json:
         data = {
             "entry": entry_json(entry, settings),
+            "adaptation": adaptation,
             "images": [image_json(i) for i in images],
             "negatives": [image_json(i) for i in negatives],
             "audit": [audit_json(a) for a in audit],
         }
         echo_json(data)
     else:
-        print_entry(entry, [*images, *negatives], audit, settings)
+        print_entry(entry, [*images, *negatives], audit, settings, adaptation)
 
 
 @watchlist_app.command("update")

@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engines.registry import get_model_spec
 from streamer.config import VigilConfig
 from watchlists.enroll import EnrollReport
 from watchlists.index import Match
+from watchlists.reads import WatchlistReads
 from watchlists.records import AuditRecord, Entry, StoredImage
 
 
@@ -46,6 +48,24 @@ def entry_json(entry: Entry, settings: VigilConfig) -> dict[str, Any]:
         "effective_threshold": default if entry.threshold is None else entry.threshold,
         "created_at": entry.created_at.isoformat(timespec="seconds"),
         "updated_at": entry.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+def entry_adaptation(store: WatchlistReads, entry: Entry, settings: VigilConfig) -> dict[str, Any] | None:
+    """How an anomaly entry is matched now: its trained head (version, threshold, validation) or ``None`` (cosine:
+    no adaptation yet, too few photos, enrolled since the last training, or adaptation off)."""
+    if entry.kind != "anomaly" or not settings.adaptation.enabled:
+        return None
+    adaptation = store.latest_adaptation("anomaly", get_model_spec(settings.models.scene).version)
+    head = adaptation.head(entry.id) if adaptation else None
+    if adaptation is None or head is None:
+        return None
+    return {
+        "version": adaptation.version,
+        "trained_at": adaptation.trained_at.isoformat(timespec="seconds"),
+        "threshold": round(head.threshold, 4),
+        "validation_recall": round(head.validation_recall, 4),
+        "validation_fpr": round(head.validation_fpr, 5),
     }
 
 
@@ -94,11 +114,21 @@ def print_entry(
     images: Sequence[StoredImage],
     audit: Sequence[AuditRecord],
     settings: VigilConfig,
+    adaptation: dict[str, Any] | None = None,
 ) -> None:
     """One entry for a person: its fields, its images and negatives in one table, then its audit history."""
     out = console()
     out.print(f"[bold]{entry.label}[/bold]  {entry.id}  ({entry.kind}, {'enabled' if entry.enabled else 'disabled'})")
     out.print(f"threshold {threshold_text(entry, settings)}; cameras {', '.join(entry.cameras) or 'all'}")
+    if adaptation is not None:
+        out.print(
+            f"matched by trained head (adaptation {adaptation['version']}, {adaptation['trained_at']}): threshold "
+            f"{adaptation['threshold']:.3f}, held-back recall {adaptation['validation_recall']:.1%}, false positives "
+            f"{adaptation['validation_fpr']:.2%}",
+            highlight=False,
+        )
+    elif entry.kind == "anomaly":
+        out.print("matched by cosine similarity (no trained head yet: see `vigil adapt`)")
     if entry.notes:
         out.print(f"notes: {entry.notes}")
     negatives = sum(1 for i in images if i.negative)
