@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -123,8 +124,8 @@ class Adaptation:
                     "threshold": round(h.threshold, 4),
                     "references": h.references,
                     "negatives": h.negatives,
-                    "validation_recall": round(h.validation_recall, 4),
-                    "validation_fpr": round(h.validation_fpr, 5),
+                    "validation_recall": _finite(h.validation_recall, 4),
+                    "validation_fpr": _finite(h.validation_fpr, 5),
                 }
                 for h in self.heads
             ],
@@ -160,8 +161,8 @@ class Adaptation:
                     threshold=float(e["threshold"]),
                     references=int(e["references"]),
                     negatives=int(e["negatives"]),
-                    validation_recall=float(e["validation_recall"]),
-                    validation_fpr=float(e["validation_fpr"]),
+                    validation_recall=_number(e["validation_recall"]),
+                    validation_fpr=_number(e["validation_fpr"]),
                 )
                 for e in header["entries"]
             )
@@ -178,8 +179,17 @@ class Adaptation:
                 biases=np.ascontiguousarray(biases, dtype=np.float32),
                 background=int(header.get("background", 0)),
             )
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise ValueError(f"not a Vigil adaptation: {exc}") from exc
+
+
+def _finite(value: float, digits: int) -> float | None:
+    """JSON has no NaN (a figure that could not be measured, e.g. no held-back negatives): ``None`` instead."""
+    return None if value != value else round(value, digits)
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

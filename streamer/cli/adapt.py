@@ -109,7 +109,7 @@ def _print(console: Console, adaptation: Adaptation, outcome: str) -> None:
             str(head.references),
             str(head.negatives),
             f"{head.threshold:.3f}",
-            f"{head.validation_recall:.1%}",
-            f"{head.validation_fpr:.2%}",
+            "n/a" if head.validation_recall != head.validation_recall else f"{head.validation_recall:.1%}",
+            "n/a" if head.validation_fpr != head.validation_fpr else f"{head.validation_fpr:.2%}",
         )
     console.print(table)

@@ -57,15 +57,14 @@ def entry_adaptation(store: WatchlistReads, entry: Entry, settings: VigilConfig)
     if entry.kind != "anomaly" or not settings.adaptation.enabled:
         return None
     adaptation = store.latest_adaptation("anomaly", get_model_spec(settings.models.scene).version)
-    head = adaptation.head(entry.id) if adaptation else None
-    if adaptation is None or head is None:
+    heads = {head["id"]: head for head in adaptation.summary()["entries"]} if adaptation else {}
+    if adaptation is None or entry.id not in heads:
         return None
+    head = heads[entry.id]
     return {
         "version": adaptation.version,
         "trained_at": adaptation.trained_at.isoformat(timespec="seconds"),
-        "threshold": round(head.threshold, 4),
-        "validation_recall": round(head.validation_recall, 4),
-        "validation_fpr": round(head.validation_fpr, 5),
+        **{key: head[key] for key in ("threshold", "validation_recall", "validation_fpr")},
     }
 
 
@@ -123,8 +122,8 @@ def print_entry(
     if adaptation is not None:
         out.print(
             f"matched by trained head (adaptation {adaptation['version']}, {adaptation['trained_at']}): threshold "
-            f"{adaptation['threshold']:.3f}, held-back recall {adaptation['validation_recall']:.1%}, false positives "
-            f"{adaptation['validation_fpr']:.2%}",
+            f"{adaptation['threshold']:.3f}, held-back recall {_share(adaptation['validation_recall'])}, false "
+            f"positives {_share(adaptation['validation_fpr'])}",
             highlight=False,
         )
     elif entry.kind == "anomaly":
@@ -154,3 +153,7 @@ def print_matches(matches: Sequence[Match], kind: str, model_version: str) -> No
     for m in matches:
         table.add_row(m.entry_id, m.label, f"{m.score:.3f}", f"{m.threshold:g}", str(m.image_id))
     console().print(table)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
