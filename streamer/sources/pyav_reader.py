@@ -29,7 +29,7 @@ from av.video.stream import VideoStream
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
-from streamer.logs import redact_url
+from streamer.redaction import redact_url
 from streamer.sources.frame import Keyframe
 from streamer.sources.pacing import NativeRatePacer
 from streamer.sources.reader import ClosingReader, StallWatchdog, describe_failure

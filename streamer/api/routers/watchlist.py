@@ -65,7 +65,7 @@ async def create_entry(request: Request, context: Context, token: Admin) -> Enro
         raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
     label, threshold = form.text("label", "") or "", form.number("threshold")
     cameras, notes = form.fields.get("cameras", []), form.text("notes", "") or ""
-    check_entry_fields(label, threshold, cameras)
+    check_entry_fields(label, threshold, cameras, notes)
     embedder = context.embedders.for_kind(kind)
     enroller = Enroller(context.store, embedder, show_progress=False)
     options = {"threshold": threshold, "cameras": cameras, "notes": notes}
