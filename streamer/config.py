@@ -218,12 +218,33 @@ class ApiConfig(_Section):
         64 * 1024 * 1024, ge=1024, description="Largest request body; bigger uploads get 413 before being read."
     )
     max_files: int = Field(20, ge=1, le=1000, description="Most images in one upload.")
+    head_timeout_s: float = Field(10.0, gt=0, description="Close a connection whose request head is not in by then.")
+    body_timeout_s: float = Field(60.0, gt=0, description="Close a request whose body is not in by then (408).")
+    max_connections: int = Field(200, ge=1, description="Open connections; more are refused (503).")
+    decode_pixels: int = Field(
+        80_000_000,
+        ge=1_000_000,
+        description="Pixels of uploaded images being decoded at once, all requests together (~3 bytes each); a"
+        " request that would go over waits briefly, then gets 503 with Retry-After.",
+    )
+    docs: bool = Field(
+        False,
+        description="Serve the interactive docs at /docs (loads swagger-ui from a CDN); openapi.json is always on.",
+    )
 
 
 class MetricsConfig(_Section):
+    """The Prometheus endpoint (``/metrics``, no auth): it listens where the API does unless told otherwise."""
+
     enabled: bool = True
-    bind: str = "0.0.0.0"
+    bind: str | None = Field(
+        None, description="Address of /metrics; default (null) = api.bind. Set 0.0.0.0 for a remote Prometheus."
+    )
     port: int = Field(9108, ge=0, le=65535)
+
+    def address(self, api: ApiConfig) -> str:
+        """Where ``/metrics`` listens: ``bind``, or the API's address when unset (loopback by default)."""
+        return self.bind or api.bind
 
 
 class StorageConfig(_Section):

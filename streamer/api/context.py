@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import Request
 
 from streamer.alerts.outbox import AlertOutbox
+from streamer.api.decode_budget import DecodeBudget
 from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.sources.status import CameraStatus
@@ -61,6 +62,7 @@ class ApiContext:
         index_dir: where the search indexes are saved (``watchlist.index_dir``); ``None`` keeps them in memory.
         shared_indexes: indexes already built (the pipeline's), used instead of building a second copy.
         archive: past keyframes for ``POST /search`` (the pipeline's); ``None`` when the archive is off.
+        decode_budget: pixels of uploaded images decoded at once, all requests together (``api.decode_pixels``).
     """
 
     store: WatchlistStore
@@ -75,6 +77,7 @@ class ApiContext:
     index_dir: Path | None = None
     shared_indexes: Sequence[WatchlistIndex] = ()
     archive: KeyframeArchive | None = None
+    decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(80_000_000))
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -55,11 +55,11 @@ def list_entries(
     response_model=EnrollResponse,
     status_code=201,
     responses=ERRORS,
-    openapi_extra=multipart_openapi("images", many=True, fields=_CREATE_FIELDS),
+    openapi_extra=multipart_openapi("images", many=True, fields=_CREATE_FIELDS, required=("kind", "label")),
 )
 async def create_entry(request: Request, context: Context, token: Admin) -> EnrollResponse:
     """Create an entry from reference images; nothing is stored when any image is refused."""
-    form = await read_upload(request, context.limits, file_field="images")
+    form = await read_upload(request, context.limits, file_field="images", budget=context.decode_budget)
     kind = form.text("kind", "") or ""
     if kind not in KINDS:
         raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
