@@ -222,7 +222,7 @@ class ApiConfig(_Section):
     body_timeout_s: float = Field(60.0, gt=0, description="Close a request whose body is not in by then (408).")
     max_connections: int = Field(200, ge=1, description="Open connections; more are refused (503).")
     decode_pixels: int = Field(
-        80_000_000,
+        40_000_000,
         ge=1_000_000,
         description="Pixels of uploaded images being decoded at once, all requests together (~3 bytes each); a"
         " request that would go over waits briefly, then gets 503 with Retry-After.",

@@ -77,7 +77,7 @@ class ApiContext:
     index_dir: Path | None = None
     shared_indexes: Sequence[WatchlistIndex] = ()
     archive: KeyframeArchive | None = None
-    decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(80_000_000))
+    decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(40_000_000))
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -4,10 +4,12 @@ An upload is small (a 6300x6300 PNG of flat colour is 38 KB) but decodes to ~3 b
 converted: eight such uploads at once took the process from 0.4 to 3.1 GB. Every decode of an uploaded image holds
 its pixels (as its header claims them) from this budget while it runs; a request that does not fit within
 ``wait_s`` is refused with 503 ``busy`` and ``Retry-After``, so memory is bounded by the budget, not by the clients.
+Once no decode is running, freed heap pages go back to the system, so the process shrinks after a burst.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import threading
 from collections.abc import Iterator
@@ -62,7 +64,28 @@ class DecodeBudget:
         finally:
             with self._room:
                 self._in_use -= wanted
+                idle = self._in_use == 0
                 self._room.notify_all()
+            if idle and wanted:
+                _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc keeps them per thread arena otherwise, and the RSS of a
+    burst would stay); a no-op where ``malloc_trim`` does not exist."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def claimed_pixels(data: bytes) -> int:
