@@ -8,6 +8,7 @@ silently falls back to a default. Environment variables override fields, nested 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,9 +17,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from engines.backends.options import BackendOptions
 from streamer.errors import ConfigError
+from streamer.logs import escape_controls
+from streamer.redaction import redact_text, scrub
 from watchlists.adaptation_training import TrainingSettings
+from watchlists.records import control_character_problem
 
 ENV_PREFIX = "VIGIL_"
+CAMERA_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "file")
+"""URL schemes the camera readers (FFmpeg through PyAV) open; anything else is a typo caught at load."""
 
 
 def _existing_file(path: Path) -> Path:
@@ -61,6 +67,17 @@ class CameraConfig(_Section):
     loop: bool = Field(False, description="Files only: start again at the end (demos, soak tests).")
     sample: SampleConfig = SampleConfig()
     reconnect: ReconnectConfig = ReconnectConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if problem := control_character_problem("url", url):
+            raise ValueError(problem)
+        scheme, sep, _ = url.partition("://")
+        if sep and scheme.lower() not in CAMERA_SCHEMES:
+            shown = repr(scheme) if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme) else "(not a scheme)"
+            raise ValueError(f"unknown URL scheme {shown}: use one of {', '.join(CAMERA_SCHEMES)}")
+        return url
 
     @property
     def is_network(self) -> bool:
@@ -244,12 +261,33 @@ class ApiConfig(_Section):
         64 * 1024 * 1024, ge=1024, description="Largest request body; bigger uploads get 413 before being read."
     )
     max_files: int = Field(20, ge=1, le=1000, description="Most images in one upload.")
+    head_timeout_s: float = Field(10.0, gt=0, description="Close a connection whose request head is not in by then.")
+    body_timeout_s: float = Field(60.0, gt=0, description="Close a request whose body is not in by then (408).")
+    max_connections: int = Field(200, ge=1, description="Open connections; more are refused (503).")
+    decode_pixels: int = Field(
+        40_000_000,
+        ge=1_000_000,
+        description="Pixels of uploaded images being decoded at once, all requests together (~3 bytes each); a"
+        " request that would go over waits briefly, then gets 503 with Retry-After.",
+    )
+    docs: bool = Field(
+        False,
+        description="Serve the interactive docs at /docs (loads swagger-ui from a CDN); openapi.json is always on.",
+    )
 
 
 class MetricsConfig(_Section):
+    """The Prometheus endpoint (``/metrics``, no auth): it listens where the API does unless told otherwise."""
+
     enabled: bool = True
-    bind: str = "0.0.0.0"
+    bind: str | None = Field(
+        None, description="Address of /metrics; default (null) = api.bind. Set 0.0.0.0 for a remote Prometheus."
+    )
     port: int = Field(9108, ge=0, le=65535)
+
+    def address(self, api: ApiConfig) -> str:
+        """Where ``/metrics`` listens: ``bind``, or the API's address when unset (loopback by default)."""
+        return self.bind or api.bind
 
 
 class StorageConfig(_Section):
@@ -327,10 +365,15 @@ class VigilConfig(_Section):
     @classmethod
     def _camera_names_are_topics(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
         for name, camera in cameras.items():
+            if problem := control_character_problem("camera name", name):
+                raise ValueError(problem)
             if not name or any(c in name for c in "/#+ "):
                 raise ValueError(f"camera name {name!r} must be a single MQTT topic level (no '/', '#', '+', space)")
             if not camera.is_network and not camera.url.startswith("/dev/") and not Path(camera.url).is_file():
-                raise ValueError(f"camera {name!r}: file not found: {camera.url}")
+                raise ValueError(
+                    f"camera {name!r}: file not found: {scrub(camera.url, camera.url)}"
+                    " (a network camera's URL starts with a scheme such as rtsp://)"
+                )
         return cameras
 
 
@@ -353,7 +396,8 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return raw
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def _describe(error: ValidationError, source: str, raw: dict[str, Any]) -> str:
+    """One line per problem, naming the field; no secret of the input survives (URLs' passwords, in any form)."""
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
@@ -361,7 +405,19 @@ def _describe(error: ValidationError, source: str) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         lines.append(f"  {field}: {message}")
-    return "\n".join(lines)
+    text = redact_text("\n".join(escape_controls(line) for line in lines))
+    for url in _urls(raw):
+        text = scrub(text, url)
+    return text
+
+
+def _urls(raw: dict[str, Any]) -> list[str]:
+    """The URLs of the raw tree (cameras, database), valid or not, so their passwords can be scrubbed."""
+    cameras = raw.get("cameras")
+    urls = [c.get("url") for c in cameras.values() if isinstance(c, dict)] if isinstance(cameras, dict) else []
+    watchlist = raw.get("watchlist")
+    urls.append(watchlist.get("database") if isinstance(watchlist, dict) else None)
+    return [url for url in urls if isinstance(url, str)]
 
 
 def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> VigilConfig:
@@ -396,4 +452,4 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     try:
         return VigilConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(_describe(exc, source, raw)) from None

@@ -196,9 +196,15 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
 def run_service(config: VigilConfig, stop: threading.Event) -> None:
     """Run until ``stop`` is set: metrics endpoint, the pipeline, then the REST API beside it."""
     metrics = VigilMetrics()
+    listening = None
+    if config.api.enabled:  # a taken port fails now, before cameras, models and databases start
+        from streamer.api.server import listen
+
+        listening = listen(config.api.bind, config.api.port)
     if config.metrics.enabled:
-        port = metrics.serve(config.metrics.bind, config.metrics.port)
-        log.info("metrics on http://%s:%d/metrics", config.metrics.bind, port)
+        bind = config.metrics.address(config.api)
+        port = metrics.serve(bind, config.metrics.port)
+        log.info("metrics on http://%s:%d/metrics", bind, port)
     pipeline, store = build_pipeline(config, metrics=metrics)
     if not config.cameras:
         log.warning("no cameras configured: add some under 'cameras:' in the config")
@@ -206,10 +212,10 @@ def run_service(config: VigilConfig, stop: threading.Event) -> None:
     history = AlertOutbox(outbox_path(config))  # the API's own connection: reads never wait on the publisher's
     api = None
     try:
-        if config.api.enabled:
+        if listening is not None:
             from streamer.api.server import start_api  # FastAPI and uvicorn load only when the API is on
 
-            api = start_api(config, store, pipeline, history)
+            api = start_api(config, store, pipeline, history, listening)
         stop.wait()
     finally:
         if api is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,7 @@ def decode_image(
         raise ImageTooLargeError(f"image is {len(data)} bytes, the limit is {max_bytes}")
     kind = sniff_image_type(data)
     if kind is None:
-        raise UnsupportedImageTypeError(f"not a JPEG, PNG, WebP or BMP image (starts with {data[:8]!r})")
+        raise UnsupportedImageTypeError(f"not a JPEG, PNG, WebP or BMP image (starts with bytes {data[:8].hex(' ')})")
     try:
         with Image.open(io.BytesIO(data), formats=[kind.pil_format]) as image:
             width, height = image.size
@@ -127,13 +128,19 @@ def decode_image(
     except Image.DecompressionBombError as exc:
         raise TooManyPixelsError(f"image claims too many pixels: {exc}") from None
     except _DECODE_FAILURES as exc:
-        raise CorruptImageError(f"{kind.media_type} data cannot be decoded: {exc}") from None
+        raise CorruptImageError(f"{kind.media_type} data cannot be decoded: {_plain(exc)}") from None
     return DecodedImage(
         pixels=np.ascontiguousarray(pixels),
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         media_type=kind.media_type,
     )
+
+
+def _plain(exc: BaseException) -> str:
+    """A library's message without object reprs (``<_io.BytesIO object at 0x...>``) or byte strings (``b'...'``)."""
+    text = re.sub(r"<[^<>]*? at 0x[0-9a-fA-F]+>", "the image", str(exc))
+    return re.sub(r"\bb(['\"]).*?\1", "(bytes)", text) or type(exc).__name__
 
 
 def read_image_file(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,19 @@ from watchlists.errors import EmbeddingMismatchError, InvalidEntryError
 Kind = Literal["face", "anomaly"]
 KINDS: tuple[str, ...] = get_args(Kind)
 UNIT_NORM_TOLERANCE = 1e-3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character_problem(field: str, value: str) -> str | None:
+    """Why ``value`` is refused when it holds a control character (CR, LF, TAB, NUL ...), else ``None``.
+
+    Labels, notes and camera names end up in log lines, MQTT topics and web pages; a newline in one could forge a
+    log line, so they are refused where they are typed, not cleaned up where they are shown.
+    """
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return f"{field} must not contain control characters (found {found[0]!r} at position {found.start()})"
 
 
 def check_kind(kind: str) -> Kind:
@@ -41,10 +55,13 @@ def check_unit_embedding(vector: np.ndarray) -> None:
         raise EmbeddingMismatchError(f"embedding must be L2-normalised, its norm is {norm:.4f}")
 
 
-def check_entry_fields(label: str, threshold: float | None, cameras: Sequence[str]) -> None:
+def check_entry_fields(label: str, threshold: float | None, cameras: Sequence[str], notes: str = "") -> None:
     """Refuse entry fields a person typed wrong, naming the field, before anything is written."""
     if not label.strip():
         raise InvalidEntryError("label must not be empty")
+    for name, text in (("label", label), ("notes", notes), *(("camera name", camera) for camera in cameras)):
+        if problem := control_character_problem(name, text):
+            raise InvalidEntryError(problem)
     if threshold is not None and not (math.isfinite(threshold) and -1.0 <= threshold <= 1.0):
         raise InvalidEntryError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
     for camera in cameras:

@@ -110,7 +110,7 @@ class WatchlistStore(WatchlistReads):
             NoNewImagesError: no image is left to store (an entry without images could never match).
             EmbeddingMismatchError: an embedding's dimension differs from what its model already has stored.
         """
-        check_entry_fields(label, threshold, cameras)
+        check_entry_fields(label, threshold, cameras, notes)
         entry_id = entry_id or uuid.uuid4().hex
         now = _now()
         fields = (
@@ -212,7 +212,7 @@ class WatchlistStore(WatchlistReads):
                 "cameras": entry.cameras if cameras is None else tuple(cameras),
                 "enabled": entry.enabled if enabled is None else bool(enabled),
             }
-            check_entry_fields(wanted["label"], wanted["threshold"], wanted["cameras"])
+            check_entry_fields(wanted["label"], wanted["threshold"], wanted["cameras"], wanted["notes"])
             changes = {
                 name: [_plain(getattr(entry, name)), _plain(value)]
                 for name, value in wanted.items()

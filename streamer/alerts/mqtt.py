@@ -169,7 +169,11 @@ class MqttPublisher:
 
     def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            log.error("MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port, reason_code)
+            self._failed_connects += 1  # paho retries on its own: one ERROR per outage, the retries at DEBUG
+            level = logging.ERROR if self._failed_connects == 1 else logging.DEBUG
+            log.log(
+                level, "MQTT broker %s:%d refused the connection: %s", self._config.host, self._config.port, reason_code
+            )
             return
         log.info("connected to MQTT broker %s:%d", self._config.host, self._config.port)
         self._failed_connects = 0

@@ -17,6 +17,7 @@ from fastapi import Request
 
 from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.outbox import AlertOutbox
+from streamer.api.decode_budget import DecodeBudget
 from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.sources.status import CameraStatus
@@ -64,6 +65,7 @@ class ApiContext:
         archive: past keyframes for ``POST /search`` (the pipeline's); ``None`` when the archive is off.
         snapshots_dir: where alert pictures are written (``storage.snapshots``); ``None`` serves none.
         adaptation: the node's background trainer of anomaly heads; ``None`` when adaptation is off.
+        decode_budget: pixels of uploaded images decoded at once, all requests together (``api.decode_pixels``).
     """
 
     store: WatchlistStore
@@ -80,6 +82,7 @@ class ApiContext:
     archive: KeyframeArchive | None = None
     snapshots_dir: Path | None = None
     adaptation: AdaptationWorker | None = None
+    decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(40_000_000))
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -9,6 +9,7 @@ its problems share (else 422); its code is the image's own when one image was re
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -74,6 +75,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_image_type": 415,
     "unsupported_media_type": 415,
     "store_error": 503,
+    "busy": 503,
 }
 """Codes with a status other than the defaults: 422 for an image or entry the watchlist refuses, 400 for other
 usage errors (exit code 2), 500 for everything else."""
@@ -124,9 +126,20 @@ def error_response(exc: VigilError) -> JSONResponse:
         if len(exc.problems) == 1:  # one image refused: its own code (no_face_found ...) is the answer
             code, message = exc.problems[0].code, f"{exc.problems[0].source}: {exc.problems[0].reason}"
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if retry_after := getattr(exc, "retry_after_s", None):
+        headers = {"Retry-After": str(retry_after)}
     if status >= 500:
         log.error("API request failed: %s: %s", code, message)
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the app documents for the request's path (its OpenAPI paths: routers may be nested)."""
+    methods: set[str] = set()
+    for path, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)), request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -142,11 +155,14 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         return error_response(InvalidRequestError(f"invalid request: {fields}"))
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
         body = error_body(code or "bad_request", str(exc.detail))
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names the methods of the first route on the path only
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("API request failed unexpectedly", exc_info=exc)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from streamer.api.context import UploadLimits
+from streamer.api.decode_budget import DecodeBudget
 from streamer.api.errors import ApiError, InvalidRequestError
 from watchlists.errors import FileProblem, ImageRejectedError, ImagesRejectedError, ImageTooLargeError
 from watchlists.sources import CheckedImage, check_image_bytes
@@ -68,17 +69,26 @@ class UploadForm:
             raise InvalidRequestError(f"{name}: not a number: {value[:40]!r}") from None
 
 
-async def read_upload(request: Request, limits: UploadLimits, *, file_field: str, required: bool = True) -> UploadForm:
+async def read_upload(
+    request: Request,
+    limits: UploadLimits,
+    *,
+    file_field: str,
+    required: bool = True,
+    budget: DecodeBudget | None = None,
+) -> UploadForm:
     """Parse the request's multipart form and check its images.
 
     Args:
         file_field: the form field carrying the images.
         required: refuse a form without any image (``invalid_request``).
+        budget: pixels decoded at once across requests; each image is checked (decoded) within it.
 
     Raises:
         UnsupportedMediaTypeError: not a multipart form (415).
         RequestTooLargeError: the body went over the cap while being read (413).
         ImageRejectedError, ImagesRejectedError: see the module docstring.
+        ServiceBusyError: the decode budget had no room in time (503, ``Retry-After``).
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
@@ -92,7 +102,7 @@ async def read_upload(request: Request, limits: UploadLimits, *, file_field: str
         received = [(_source(upload), await _read_capped(upload, limits.max_image_bytes)) for upload in uploads]
     finally:
         await form.close()
-    images = await run_in_threadpool(_check_all, received, limits)
+    images = await run_in_threadpool(_check_all, received, limits, budget or DecodeBudget(limits.max_pixels))
     return UploadForm(fields=texts, images=images)
 
 
@@ -102,7 +112,9 @@ async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
-def _check_all(received: list[tuple[str, bytes | None]], limits: UploadLimits) -> list[CheckedImage]:
+def _check_all(
+    received: list[tuple[str, bytes | None]], limits: UploadLimits, budget: DecodeBudget
+) -> list[CheckedImage]:
     """Check every image; raise one error for one bad image, or one listing all of several."""
     checked: list[CheckedImage] = []
     errors: list[tuple[str, ImageRejectedError]] = []
@@ -110,9 +122,10 @@ def _check_all(received: list[tuple[str, bytes | None]], limits: UploadLimits) -
         try:
             if data is None:
                 raise ImageTooLargeError(f"image is over the {limits.max_image_bytes}-byte limit")
-            checked.append(
-                check_image_bytes(source, data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
-            )
+            with budget.hold(data):
+                checked.append(
+                    check_image_bytes(source, data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+                )
         except ImageRejectedError as exc:
             errors.append((source, exc))
     if len(errors) == 1 and len(received) == 1:
@@ -129,16 +142,19 @@ def _source(upload: UploadFile) -> str:
     return "upload:" + (re.sub(r"[^\w.\- ]", "_", name)[:100] or "unnamed")
 
 
-def multipart_openapi(file_field: str, *, many: bool, fields: dict[str, str] | None = None) -> dict[str, object]:
+def multipart_openapi(
+    file_field: str, *, many: bool, fields: dict[str, str] | None = None, required: tuple[str, ...] = ()
+) -> dict[str, object]:
     """The ``requestBody`` of a route that reads its form itself (after auth), for the OpenAPI page.
 
     Args:
         file_field: the field carrying images.
         many: whether it may repeat.
         fields: other text fields and their descriptions.
+        required: those of ``fields`` a request must send.
     """
     binary = {"type": "string", "format": "binary"}
     properties: dict[str, object] = {file_field: {"type": "array", "items": binary} if many else binary}
     properties |= {name: {"type": "string", "description": text} for name, text in (fields or {}).items()}
-    schema = {"type": "object", "properties": properties, "required": [file_field]}
+    schema = {"type": "object", "properties": properties, "required": [file_field, *required]}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}

@@ -222,6 +222,8 @@ class KeyframeArchive:
 
     def thumbnail(self, keyframe_id: int) -> Path | None:
         """The JPEG of an archived keyframe, or ``None`` when there is no such row or its file is gone."""
+        if not 0 < keyframe_id < 2**63:  # row ids are positive 64-bit integers; SQLite overflows on anything wider
+            return None
         with self._lock:
             row = self._db.execute("SELECT thumbnail FROM keyframes WHERE id = ?", (keyframe_id,)).fetchone()
         path = self.folder / row[0] if row else None

@@ -62,7 +62,7 @@ def add(
     """Create an entry from reference images; nothing is stored if any image is bad."""
     settings = load_config(config)
     database(settings)  # a bad database setting is a usage error before any image is read
-    check_entry_fields(label, threshold, camera or ())
+    check_entry_fields(label, threshold, camera or (), notes)
     embedder = kind_embedders(settings, show_progress=not as_json).for_kind(kind.value)  # faces_not_available first
     checked = check_images(sources)  # before the database is opened (or created) and before a model loads
     with open_store(settings) as store:

@@ -27,13 +27,13 @@ from collections.abc import Callable
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
-from streamer.logs import redact_url
 from streamer.metrics import VigilMetrics
+from streamer.redaction import redact_url, scrub
 from streamer.sources.backoff import ReconnectBackoff
 from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 from streamer.sources.health import CameraHealth
-from streamer.sources.reader import is_capture_device, open_reader, scrub_credentials
+from streamer.sources.reader import is_capture_device, open_reader
 from streamer.sources.status import CameraStatus
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class CameraWorker:
         try:
             return self._stream_once()
         except CameraError as exc:
-            return scrub_credentials(exc.message, self.config.url)
+            return scrub(exc.message, self.config.url)
         except Exception as exc:  # supervising loop: log, count, carry on like any other failure
             self._unexpected()
             return f"unexpected error: {type(exc).__name__}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
-from streamer.logs import redact_url
+from streamer.redaction import redact_url
 from streamer.sources.frame import Keyframe
 from streamer.sources.pacing import NativeRatePacer
 from streamer.sources.reader import ClosingReader, StallWatchdog, is_capture_device

@@ -33,7 +33,7 @@ from av.video.stream import VideoStream
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
-from streamer.logs import redact_url
+from streamer.redaction import redact_url
 from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 from streamer.sources.keyframe_decoder import DecodedFrame, KeyframeDecoder

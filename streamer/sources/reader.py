@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import unquote, urlsplit
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
-from streamer.logs import redact_url
+from streamer.redaction import scrub
 from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 
@@ -120,18 +119,7 @@ class StallWatchdog:
             raise CameraError(f"stalled: no frame for {self.timeout_s:g} s", code="camera_stalled")
 
 
-def scrub_credentials(text: str, url: str) -> str:
-    """``text`` with the URL redacted and the URL's user name and password removed wherever they appear."""
-    text = redact_url(text.replace(url, redact_url(url)))
-    parts = urlsplit(url)
-    for secret in (parts.password, parts.username):
-        for form in {secret, unquote(secret or "")}:
-            if form:
-                text = text.replace(form, "***")
-    return text
-
-
 def describe_failure(exc: BaseException, url: str) -> str:
     """A one-line, credential-free description of a library error, for status reasons and logs."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return scrub_credentials(str(text), url)
+    return scrub(str(text), url)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from streamer.redaction import redact_text
+
 
 class CameraState(StrEnum):
     UP = "up"
@@ -23,6 +25,10 @@ class CameraStatus:
     last_frame_at: datetime | None = None
     reason: str | None = None
     next_retry_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason:  # the last line of defence: a reason is published and served, so no URL keeps its userinfo
+            object.__setattr__(self, "reason", redact_text(self.reason))
 
     def to_payload(self) -> dict[str, object]:
         """The JSON body of the retained status message (DESIGN.md, "MQTT")."""

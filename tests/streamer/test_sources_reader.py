@@ -8,9 +8,10 @@ import pytest
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
+from streamer.redaction import scrub as scrub_credentials
 from streamer.sources.opencv_reader import OpenCvReader
 from streamer.sources.pyav_reader import PyAvReader
-from streamer.sources.reader import StallWatchdog, describe_failure, open_reader, scrub_credentials
+from streamer.sources.reader import StallWatchdog, describe_failure, open_reader
 
 URL = "rtsp://admin:s3cr%40t@10.0.0.5:554/stream1"
 

@@ -35,7 +35,7 @@ _FIELDS = {
 )
 async def match(request: Request, context: Context, _: Viewer) -> MatchesResponse:
     """The entries the image matches, best first (only those at or over their threshold)."""
-    form = await read_upload(request, context.limits, file_field="image")
+    form = await read_upload(request, context.limits, file_field="image", budget=context.decode_budget)
     image = form.single_image("image")
     kind = form.text("kind", "") or None
     if kind is not None and kind not in KINDS:
@@ -48,8 +48,10 @@ async def match(request: Request, context: Context, _: Viewer) -> MatchesRespons
     limits = context.limits
 
     def search() -> MatchesResponse:
-        pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
-        found_kind, embedder, vectors = context.embedders.embed_probe(pixels.pixels, kind)
+        with context.decode_budget.hold(image.data):  # the pixels live until the embedding is done
+            pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+            found_kind, embedder, vectors = context.embedders.embed_probe(pixels.pixels, kind)
+            del pixels
         index = context.index(found_kind, embedder.version, embedder.dim)
         found = index.search(vectors, camera=form.text("camera"), k=int(top_k or context.top_k))[0]
         return MatchesResponse(

@@ -46,7 +46,7 @@ async def _add_uploaded(
     """Look the entry up, then read the upload and run ``add`` (an ``Enroller`` method) off the event loop."""
     entry = context.store.get_entry(entry_id)
     embedder = context.embedders.for_kind(entry.kind)
-    form = await read_upload(request, context.limits, file_field="images")
+    form = await read_upload(request, context.limits, file_field="images", budget=context.decode_budget)
     enroller = Enroller(context.store, embedder, show_progress=False)
     report = await run_in_threadpool(add, enroller, entry.id, form.images, actor=actor(token))
     return EnrollResponse.from_report(report, context.default_thresholds[entry.kind])

@@ -68,7 +68,7 @@ class SearchResponse(BaseModel):
 async def search(request: Request, context: Context, _: Viewer) -> SearchResponse:
     """The archived keyframes most like the image, best first."""
     archive = _archive(context)
-    form = await read_upload(request, context.limits, file_field="image")
+    form = await read_upload(request, context.limits, file_field="image", budget=context.decode_budget)
     image = form.single_image("image")
     since, until = (_time(request, form, name) for name in ("since", "until"))
     top_k = _top_k(request, form)
@@ -77,8 +77,10 @@ async def search(request: Request, context: Context, _: Viewer) -> SearchRespons
     limits = context.limits
 
     def run() -> SearchResponse:
-        pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
-        vector = embedder.embed([pixels.pixels])[0]
+        with context.decode_budget.hold(image.data):  # the pixels live until the embedding is done
+            pixels = decode_image(image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+            vector = embedder.embed([pixels.pixels])[0]
+            del pixels
         found = archive.search(vector, embedder.version, camera=camera, since=since, until=until, top_k=top_k)
         return SearchResponse(model=embedder.version, results=[KeyframeResponse.from_keyframe(k) for k in found])
 

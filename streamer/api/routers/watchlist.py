@@ -55,17 +55,17 @@ def list_entries(
     response_model=EnrollResponse,
     status_code=201,
     responses=ERRORS,
-    openapi_extra=multipart_openapi("images", many=True, fields=_CREATE_FIELDS),
+    openapi_extra=multipart_openapi("images", many=True, fields=_CREATE_FIELDS, required=("kind", "label")),
 )
 async def create_entry(request: Request, context: Context, token: Admin) -> EnrollResponse:
     """Create an entry from reference images; nothing is stored when any image is refused."""
-    form = await read_upload(request, context.limits, file_field="images")
+    form = await read_upload(request, context.limits, file_field="images", budget=context.decode_budget)
     kind = form.text("kind", "") or ""
     if kind not in KINDS:
         raise InvalidRequestError(f"kind: must be one of {', '.join(KINDS)}, got {kind[:20]!r}")
     label, threshold = form.text("label", "") or "", form.number("threshold")
     cameras, notes = form.fields.get("cameras", []), form.text("notes", "") or ""
-    check_entry_fields(label, threshold, cameras)
+    check_entry_fields(label, threshold, cameras, notes)
     embedder = context.embedders.for_kind(kind)
     enroller = Enroller(context.store, embedder, show_progress=False)
     options = {"threshold": threshold, "cameras": cameras, "notes": notes}
