@@ -84,6 +84,8 @@ def train_once(
             progress(stage, done, total)
 
     trainer = HeadTrainer(embedder, settings.training_settings(), progress=watch, cancel=cancel)
+    if not trainer.adaptable(entries):  # before anything loads a model or reads the archive
+        return TrainingOutcome("nothing", detail=f"no {kind} entry has {settings.min_references} or more photos")
     rows = background() if background is not None and settings.background else None
     if serving is not None and serving.data_digest == trainer.digest(entries, rows, kind=kind):
         return TrainingOutcome("unchanged", serving)

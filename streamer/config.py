@@ -333,6 +333,13 @@ class AdaptationConfig(_Section):
     target_fpr: float = Field(
         0.001, gt=0, lt=0.5, description="Share of held-back negative regions a head may pass: sets its threshold."
     )
+    min_threshold: float = Field(
+        0.8,
+        ge=0.5,
+        lt=1,
+        description="No head's threshold is set below this score (footage is harder than the"
+        " held-back negatives it is calibrated on).",
+    )
     min_references: int = Field(2, ge=1, description="Entries with fewer photos are matched by cosine.")
 
     def training_settings(self) -> TrainingSettings:
@@ -340,6 +347,7 @@ class AdaptationConfig(_Section):
             views_per_reference=self.views_per_reference,
             max_background=self.max_background,
             target_fpr=self.target_fpr,
+            min_threshold=self.min_threshold,
             min_references=self.min_references,
         )
 

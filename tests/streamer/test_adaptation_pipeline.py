@@ -1,0 +1,126 @@
+"""Adaptation in the running service: an enrollment is trained in the background and reaches the live matcher
+without a restart; a failed or cancelled training leaves the previous adaptation serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from engines.scene import SceneEmbedder
+from streamer.adaptation_worker import AdaptationWorker, train_once
+from streamer.config import AdaptationConfig
+from streamer.demo.scenes import letterbox, photo
+from streamer.devservices.clips import ClipEncoding
+from streamer.metrics import VigilMetrics
+from tests.fixtures.rtsp import wait_until
+from watchlists.adaptation_slot import AdaptationSlot
+from watchlists.enroll import Enroller
+from watchlists.store import WatchlistStore
+
+FAST = {"views_per_reference": 6, "retrain_after_s": 0}
+SIZE = (640, 360)
+
+
+@pytest.fixture(scope="module")
+def rocket_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three crops of the rocket photo, none of them a frame the camera shows."""
+    folder = tmp_path_factory.mktemp("rocket")
+    rocket = photo("rocket")
+    paths = []
+    for number, crop in enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450], rocket[:, 60:560]]):
+        paths.append(folder / f"rocket-{number}.png")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return paths
+
+
+def test_an_enrollment_is_trained_in_the_background_and_alerts_through_its_head(
+    clip_factory, rtsp_server, run_pipeline, rocket_photos
+):
+    clip = clip_factory.scenes(
+        "rocket-appears",
+        [(letterbox(photo("coffee"), SIZE, 1.0), 3), (letterbox(photo("rocket"), SIZE, 1.05), 5)],
+        ClipEncoding(fps=10, gop=10),
+    )
+    server = rtsp_server({"pad": clip})
+    sections = {"adaptation": FAST, "alerts": {"cooldown_s": 0}}  # every pass of the clip may open an alert
+    running = run_pipeline({"pad": server.url("pad")}, sections=sections)
+    store = WatchlistStore(running.config.watchlist.database)
+    try:
+        Enroller(store, running.pipeline.embedder, show_progress=False).enroll(
+            "anomaly", "Rocket launch", rocket_photos, actor="test"
+        )
+        registry = running.metrics.registry
+        heads = lambda: registry.get_sample_value("vigil_adaptation_entries", {"kind": "anomaly"})  # noqa: E731
+        assert wait_until(lambda: heads() == 1, timeout=180), "the background training never served a head"
+        assert store.adaptation_version("anomaly", running.pipeline.embedder.version) is not None  # stored too
+        opened = running.recorder.wait_for(
+            lambda m: (
+                m.topic == "vigil/alerts/pad/anomaly"
+                and m.json()["event"] == "open"
+                and m.json()["entry"]["label"] == "Rocket launch"
+            ),
+            timeout=60,
+        ).json()
+    finally:
+        store.close()
+    assert opened["score"] >= opened["threshold"] >= 0.5 and opened["score"] <= 1.0  # a head's probability
+    trained = running.metrics.registry.get_sample_value(
+        "vigil_adaptation_trainings_total", {"kind": "anomaly", "outcome": "trained"}
+    )
+    assert trained and trained >= 1
+
+
+@pytest.fixture
+def adapted_store(tmp_path: Path, scene_embedder: SceneEmbedder, rocket_photos) -> WatchlistStore:
+    """A watchlist with one adapted entry: its adaptation stored and serving."""
+    store = WatchlistStore(tmp_path / "watchlist.db")
+    Enroller(store, scene_embedder, show_progress=False).enroll("anomaly", "Rocket", rocket_photos, actor="test")
+    outcome = train_once(store, scene_embedder, AdaptationConfig(**FAST), actor="test")
+    assert outcome.outcome == "trained"
+    yield store
+    store.close()
+
+
+def test_a_failed_training_leaves_the_previous_adaptation_serving(adapted_store, scene_embedder, rocket_photos):
+    slot = AdaptationSlot(adapted_store, "anomaly", scene_embedder.version)
+    assert slot.sync()
+    before = slot.current
+
+    def broken_archive():
+        raise OSError("keyframes.db: disk I/O error")
+
+    metrics = VigilMetrics()
+    worker = AdaptationWorker(
+        adapted_store, scene_embedder, slot, AdaptationConfig(**FAST), metrics, background=broken_archive
+    )
+    worker.start()
+    try:
+        worker.request("test")
+        assert wait_until(lambda: worker.last_outcome is not None, timeout=60)
+    finally:
+        worker.stop()
+    assert worker.last_outcome.outcome == "failed" and "disk I/O error" in worker.status()["last_error"]
+    assert slot.current is before  # still serving
+    assert adapted_store.adaptation_version("anomaly", scene_embedder.version) == before.version
+    outcomes = {"kind": "anomaly", "outcome": "failed"}
+    assert metrics.registry.get_sample_value("vigil_adaptation_trainings_total", outcomes) == 1
+
+
+def test_a_cancelled_training_stores_nothing(adapted_store, scene_embedder):
+    before = adapted_store.adaptation_version("anomaly", scene_embedder.version)
+    cancel = threading.Event()
+    cancel.set()
+    started = time.monotonic()
+    outcome = train_once(adapted_store, scene_embedder, AdaptationConfig(**FAST), actor="test", cancel=cancel)
+    assert outcome.outcome == "cancelled" and time.monotonic() - started < 30
+    assert adapted_store.adaptation_version("anomaly", scene_embedder.version) == before
+
+
+def test_unchanged_inputs_are_not_trained_again(adapted_store, scene_embedder):
+    serving = adapted_store.latest_adaptation("anomaly", scene_embedder.version)
+    outcome = train_once(adapted_store, scene_embedder, AdaptationConfig(**FAST), actor="test", serving=serving)
+    assert outcome.outcome == "unchanged" and outcome.adaptation is serving
