@@ -111,7 +111,7 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
     context = ApiContext(
         store=store,
         embedders=embedders,
-        tokens=ApiTokens(Path(api.tokens_file)),
+        tokens=ApiTokens(Path(api.tokens_file), api.bootstrap_token_file),
         default_thresholds=config.watchlist.default_threshold,
         top_k=config.watchlist.top_k,
         outbox=outbox,

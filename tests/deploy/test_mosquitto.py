@@ -120,6 +120,7 @@ def test_vigil_with_the_compose_config_delivers_alerts_an_operator_can_read(
         "VIGIL_MQTT__PORT": str(shipped_broker.port),
         "VIGIL_MQTT__PASSWORD_FILE": str(shipped_broker.secrets / "mqtt_password"),
         "VIGIL_WATCHLIST__DATABASE": str(tmp_path / "watchlist.db"),
+        "VIGIL_API__BOOTSTRAP_TOKEN_FILE": str(shipped_broker.secrets / "mqtt_password"),  # a file that exists
     }
     config = load_config(DEPLOY / "vigil" / "vigil.yaml", environ=environ)
     operator = Recorder(
