@@ -85,7 +85,7 @@ def build_pipeline(
                 metrics.watchlist_entries.labels(kind=kind).set(enabled)
 
     outbox = AlertOutbox(outbox_path(config))
-    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics)
+    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, cameras=config.cameras)
     parts = PipelineParts(
         embedder=embedder,
         matcher=SceneMatcher(index, metrics, config.watchlist.top_k, adaptation),
