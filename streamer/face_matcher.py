@@ -83,9 +83,9 @@ class FaceMatcher:
                 per_face = [(face, next(hits)) for face in analysed[position]]
                 results[position] = self._best_per_entry(per_face) + self._unknown(per_face)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
-        matched = sum(len(r) for r in results)
-        if matched:
-            self._metrics.matches.labels(kind=self.kind.value).inc(matched)
+        for camera, positions in by_camera.items():
+            if matched := sum(len(results[p]) for p in positions):
+                self._metrics.matches.labels(kind=self.kind.value, camera=self._metrics.camera(camera)).inc(matched)
         return results
 
     def _best_per_entry(self, per_face: list) -> list[Sighting]:

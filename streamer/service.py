@@ -54,7 +54,7 @@ def build_pipeline(
 ) -> tuple[Pipeline, WatchlistStore]:
     """Load the scene model, open the watchlist (re-embedding it if the model changed) and the outbox, and wire a
     pipeline (not started)."""
-    metrics = metrics or VigilMetrics()
+    metrics = metrics or VigilMetrics(cameras=config.cameras)
     embedder = load_scene_embedder(
         config.models.scene,
         backend=config.models.backend,
@@ -184,7 +184,7 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:
     """Run until ``stop`` is set: metrics endpoint, the pipeline, then the REST API beside it."""
-    metrics = VigilMetrics()
+    metrics = VigilMetrics(cameras=config.cameras)
     if config.metrics.enabled:
         port = metrics.serve(config.metrics.bind, config.metrics.port)
         log.info("metrics on http://%s:%d/metrics", config.metrics.bind, port)

@@ -303,7 +303,8 @@ class MqttPublisher:
                 continue  # a status message, or an ack for a message of an earlier connection
             self._outbox.ack(item.seq, item.payload["published_at"])
             self._track_activity(item.payload)
-            self._metrics.alerts_published.labels(kind=item.kind, event=item.event).inc()
+            camera = self._metrics.camera(item.payload["camera"])
+            self._metrics.alerts_published.labels(kind=item.kind, event=item.event, camera=camera).inc()
             if item.event != "close":  # a close is sent close_after_s after its last frame, by design
                 latency = (datetime.now(UTC) - item.frame_time).total_seconds()
                 self._metrics.alert_latency_seconds.observe(max(latency, 0.0))
