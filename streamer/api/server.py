@@ -122,6 +122,7 @@ def start_api(config: VigilConfig, store: WatchlistStore, pipeline: Pipeline, ou
         shared_indexes=pipeline.indexes,
         archive=pipeline.archive,
         snapshots_dir=config.storage.snapshots,
+        cameras=frozenset(config.cameras),
     )
     server = ApiServer(create_api(context), api.bind, api.port)
     server.start()
