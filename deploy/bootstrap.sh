@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  mosquitto ffmpeg
+  mosquitto mosquitto-clients ffmpeg
   gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  prometheus openssl
+  prometheus prometheus-alertmanager openssl
   postgresql
   chromium chromium-driver
 )
@@ -26,7 +26,7 @@ if ((${#missing[@]})); then
 fi
 # The Debian mosquitto and postgresql packages start system services on :1883 and :5432; Vigil's tests and demo
 # start their own (streamer/devservices), on free ports, in private folders.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto postgresql >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto postgresql prometheus-alertmanager >/dev/null 2>&1 || true; fi
 
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

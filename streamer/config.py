@@ -25,6 +25,8 @@ from watchlists.records import control_character_problem
 ENV_PREFIX = "VIGIL_"
 CAMERA_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "file")
 """URL schemes the camera readers (FFmpeg through PyAV) open; anything else is a typo caught at load."""
+CONFIG_ENV = "VIGIL_CONFIG"
+"""The config file read when none is given (``-c``): the images set it to the one ``vigil run`` is started with."""
 
 
 def _existing_file(path: Path) -> Path:
@@ -257,6 +259,11 @@ class ApiConfig(_Section):
     bind: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens_file: Path = Field(Path("data/tokens.yaml"), description="Token digests; `vigil tokens create` adds one.")
+    bootstrap_token_file: ExistingFile | None = Field(
+        None,
+        description="File holding one secret accepted as the admin token 'bootstrap' (a mounted Docker/Kubernetes "
+        "secret): the first admin of a container, before `vigil tokens create` has run.",
+    )
     max_request_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="Largest request body; bigger uploads get 413 before being read."
     )
@@ -432,7 +439,9 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     """Load, overlay the environment, validate.
 
     Args:
-        path: a YAML file; ``None`` reads ``./vigil.yaml`` when present, else uses built-in defaults.
+        path: a YAML file; ``None`` reads the file named by ``$VIGIL_CONFIG`` (set in the images, so that
+            ``docker exec ... vigil tokens create`` uses the service's config), else ``./vigil.yaml`` when present,
+            else built-in defaults.
         environ: variables to overlay (default ``os.environ``).
 
     Raises:
@@ -441,7 +450,9 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     environ = dict(os.environ) if environ is None else environ
     source = "built-in defaults"
     raw: Any = {}
-    if path is None and Path("vigil.yaml").is_file():
+    if path is None and environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+    elif path is None and Path("vigil.yaml").is_file():
         path = Path("vigil.yaml")
     if path is not None:
         path = Path(path)

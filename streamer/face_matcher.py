@@ -88,9 +88,9 @@ class FaceMatcher:
                 per_face = [(face, next(hits)) for face in analysed[position]]
                 results[position] = self._best_per_entry(per_face) + self._unknown(per_face)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
-        matched = sum(not sighting.near for sightings in results for sighting in sightings)
-        if matched:
-            self._metrics.matches.labels(kind=self.kind.value).inc(matched)
+        for camera, positions in by_camera.items():
+            if matched := sum(not s.near for p in positions for s in results[p]):
+                self._metrics.matches.labels(kind=self.kind.value, camera=self._metrics.camera(camera)).inc(matched)
         return results
 
     def _best_per_entry(self, per_face: list) -> list[Sighting]:

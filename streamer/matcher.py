@@ -86,9 +86,9 @@ class SceneMatcher:
                 frame_boxes = embeddings.boxes[embeddings.rows(position)]
                 results[position] = self._best_per_entry(frame_hits, frame_boxes, adaptation)
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
-        found = sum(len(r) for r in results)
-        if found:
-            self._metrics.matches.labels(kind=self.kind.value).inc(found)
+        for camera, positions in frames_by_camera.items():
+            if found := sum(len(results[p]) for p in positions):
+                self._metrics.matches.labels(kind=self.kind.value, camera=self._metrics.camera(camera)).inc(found)
         return results
 
     def _with_heads(

@@ -7,6 +7,8 @@ carries the standard ``process_*`` metrics (CPU, memory, file descriptors); ``*_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -28,10 +30,20 @@ EVENTS = ("open", "update", "close")
 STORAGE_KINDS = ("snapshot", "archive")  # the writes the free-space guard may skip
 
 
-class VigilMetrics:
-    """The collectors, registered on a private registry."""
+OTHER_CAMERA = "other"
+"""The ``camera`` label of a camera that is not in the config (a metric label set must stay bounded)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+
+class VigilMetrics:
+    """The collectors, registered on a private registry.
+
+    Args:
+        registry: where to register (default: a new private one).
+        cameras: the configured camera names: the only values the ``camera`` label takes (any other is ``other``).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, cameras: Iterable[str] = ()) -> None:
+        self._cameras = frozenset(cameras)
         disable_created_metrics()  # a *_created series per counter doubles the scrape and no dashboard reads it
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -83,9 +95,11 @@ class VigilMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.matches = Counter("vigil_matches", "Embeddings that matched a watchlist entry.", ["kind"], registry=r)
+        self.matches = Counter(
+            "vigil_matches", "Embeddings that matched a watchlist entry.", ["kind", "camera"], registry=r
+        )
         self.alerts_published = Counter(
-            "vigil_alerts_published", "Alerts acknowledged by the MQTT broker.", ["kind", "event"], registry=r
+            "vigil_alerts_published", "Alerts acknowledged by the MQTT broker.", ["kind", "event", "camera"], registry=r
         )
         self.alert_latency_seconds = Histogram(
             "vigil_alert_latency_seconds",
@@ -135,13 +149,18 @@ class VigilMetrics:
         self.build_info.info({"version": __version__, "backend": "none"})
         self._zero_bounded_series()
 
+    def camera(self, name: str) -> str:
+        """The ``camera`` label value for camera ``name``: itself when configured, else ``other``."""
+        return name if name in self._cameras else OTHER_CAMERA
+
     def _zero_bounded_series(self) -> None:
-        """Create every (kind, event) series at 0, so dashboards and rate() see them before the first alert."""
+        """Create every (kind, event, camera) series at 0, so dashboards and rate() see them before the first alert."""
         for kind in KINDS:
-            self.matches.labels(kind=kind)
             self.search_seconds.labels(kind=kind)
-            for event in EVENTS:
-                self.alerts_published.labels(kind=kind, event=event)
+            for camera in self._cameras:
+                self.matches.labels(kind=kind, camera=camera)
+                for event in EVENTS:
+                    self.alerts_published.labels(kind=kind, event=event, camera=camera)
         for kind in ("face", "anomaly"):
             self.watchlist_entries.labels(kind=kind)
         for kind in STORAGE_KINDS:

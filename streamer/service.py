@@ -55,7 +55,7 @@ def build_pipeline(
 ) -> tuple[Pipeline, WatchlistStore]:
     """Load the scene model, open the watchlist (re-embedding it if the model changed) and the outbox, and wire a
     pipeline (not started)."""
-    metrics = metrics or VigilMetrics()
+    metrics = metrics or VigilMetrics(cameras=config.cameras)
     embedder = load_scene_embedder(
         config.models.scene,
         backend=config.models.backend,
@@ -89,7 +89,7 @@ def build_pipeline(
     if closed := outbox.close_orphans(NODE_RESTARTED):
         log.warning("closed %d alert(s) left open by a previous run that did not stop cleanly", closed)
     free_space = FreeSpaceGuard(outbox_path(config).parent, config.storage.min_free_mb, metrics)
-    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, free_space)
+    publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, free_space, cameras=config.cameras)
     parts = PipelineParts(
         embedder=embedder,
         matcher=SceneMatcher(index, metrics, config.watchlist.top_k, adaptation),
@@ -195,7 +195,7 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:
     """Run until ``stop`` is set: metrics endpoint, the pipeline, then the REST API beside it."""
-    metrics = VigilMetrics()
+    metrics = VigilMetrics(cameras=config.cameras)
     listening = None
     if config.api.enabled:  # a taken port fails now, before cameras, models and databases start
         from streamer.api.server import listen

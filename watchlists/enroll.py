@@ -157,7 +157,12 @@ class Enroller:
         with self._progress() as progress:
             task = progress.add_task("checking images", total=None)
             paths = [s for s in sources if isinstance(s, Path)]
-            checked = check_images(paths, **self._limits, on_file=lambda _: progress.advance(task))
+            checked = check_images(
+                paths,
+                **self._limits,
+                on_file=lambda _: progress.advance(task),
+                on_total=lambda n: progress.update(task, total=n),
+            )
             checked += [s for s in sources if isinstance(s, CheckedImage)]
             known = (stored or self._store.find_images)([c.sha256 for c in checked])
             fresh, duplicates, copies = _split_duplicates(checked, known)
@@ -172,7 +177,7 @@ class Enroller:
                 advance=lambda n: progress.advance(task, n),
             )
         if embedded.refused:
-            raise ImagesRejectedError(embedded.refused, total=len(fresh))
+            raise ImagesRejectedError(embedded.refused, total=len(checked))  # every file given, duplicates too
         version = self._embedder.version
         images = [
             NewImage(c.data, c.sha256, c.media_type, c.width, c.height, c.source, vector, version)

@@ -75,6 +75,7 @@ def check_images(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_file: Callable[[Path], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> list[CheckedImage]:
     """Expand the sources and check every file; refuse them all if any one is bad.
 
@@ -83,12 +84,15 @@ def check_images(
         max_bytes: per-file byte limit.
         max_pixels: per-image pixel limit, checked before decoding.
         on_file: called after each file is checked (progress display).
+        on_total: called once the folders are expanded, with the number of files to check (progress display).
 
     Raises:
         ImagesRejectedError: every refused file and folder with its reason; nothing is returned.
     """
     files, problems = expand_sources(sources)
     examined = len(files) + len(problems)  # files, and folders that turned out empty
+    if on_total is not None:
+        on_total(len(files))
     checked: list[CheckedImage] = []
     for path in files:
         try:

@@ -8,8 +8,10 @@ JSON) says ``online`` or ``degraded`` with reasons (the outbox cannot write to d
 plain status stays what Home Assistant and older consumers expect. Each camera's status is retained too, names its
 node (stale once that node is ``offline``), and is re-sent after every (re)connect by the drain thread, after paho
 has re-sent what it queued, so the latest status is the last one the broker retains. With ``ha_discovery`` on, each
-camera is also announced to Home Assistant (``streamer.alerts.discovery``) before its first status, again on every
-reconnect, and again whenever Home Assistant says it has (re)started.
+camera is also announced to Home Assistant (``streamer.alerts.discovery``) once per connection (a status published
+while disconnected waits for it) and again whenever Home Assistant says it has (re)started (a live birth message, not
+a retained one, which only says it started once); the retained documents of cameras no longer configured are
+cleared, and each camera's and entry's "alert active" state (``streamer.alerts.activity``) is kept retained.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from streamer.alerts.discovery import HomeAssistantDiscovery
+from streamer.alerts.activity import AlertActivity
+from streamer.alerts.discovery import DiscoveryMessage, HomeAssistantDiscovery
 from streamer.alerts.event import iso_utc
 from streamer.alerts.node_health import NodeHealth
 from streamer.alerts.outbox import AlertOutbox, OutboxItem
@@ -50,6 +54,8 @@ class MqttPublisher:
         outbox: where alerts wait for their acknowledgement.
         metrics: alerts_published, alert_latency_seconds, mqtt_outbox_depth.
         free_space: the data volume's guard; while it is low the node reports ``degraded``.
+        cameras: the configured cameras: announced to Home Assistant at connect; the retained discovery documents
+            of any other camera of this node are cleared.
     """
 
     def __init__(
@@ -59,6 +65,7 @@ class MqttPublisher:
         outbox: AlertOutbox,
         metrics: VigilMetrics,
         free_space: FreeSpaceGuard | None = None,
+        cameras: Iterable[str] = (),
     ) -> None:
         self._config = config
         self._free_space = free_space
@@ -70,7 +77,10 @@ class MqttPublisher:
         self._status_topic = f"{config.topic_prefix}/status/{node_id}"
         self._camera_status: dict[str, CameraStatus] = {}
         self._discovery = HomeAssistantDiscovery(config, node_id) if config.ha_discovery else None
+        self._cameras = list(cameras)
+        self._activity = AlertActivity(config.topic_prefix) if config.ha_discovery else None
         self._status_lock = threading.Lock()
+        self._announce_lock = threading.Lock()
         self._acks: queue.Queue[int] = queue.Queue()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -102,13 +112,13 @@ class MqttPublisher:
 
     def publish_camera_status(self, status: CameraStatus) -> None:
         """Retained ``<prefix>/cameras/<camera>/status``; remembered and re-sent after reconnects."""
-        with self._status_lock:  # held while sending: statuses reach paho in the order they happened
+        with self._announce_lock, self._status_lock:  # statuses reach paho in the order they happened
             first = status.camera not in self._camera_status
             self._camera_status[status.camera] = status
             if not self._connected.is_set():
                 return  # paho would queue it and re-send it after the fresher ones of the reconnect
-            if first:
-                self._announce([status.camera])
+            if first and status.camera not in self._cameras:
+                self._announce([status.camera])  # configured cameras are announced at (re)connect
             self._send_status(status)
 
     def publish_snapshot(self, camera: str, kind: str, jpeg: bytes) -> None:
@@ -180,15 +190,23 @@ class MqttPublisher:
         self._connected.set()
         client.publish(self._status_topic, "online", qos=1, retain=True)
         if self._discovery is not None:
-            client.subscribe(self._discovery.birth_topic, qos=1)
+            client.subscribe([(self._discovery.birth_topic, 1), (self._discovery.camera_config_filter, 1)])
         self._republish_due.set()  # by the drain thread: paho re-sends its queue after this callback returns
         self._wake.set()
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
-        birth_topic = self._discovery.birth_topic if self._discovery is not None else None
-        if message.topic == birth_topic and message.payload == b"online":
-            log.info("Home Assistant (re)started; announcing cameras again")
-            self._republish_cameras()
+        if self._discovery is None:
+            return
+        if message.topic == self._discovery.birth_topic:
+            if message.payload == b"online" and not message.retain:
+                log.info("Home Assistant (re)started; announcing cameras again")
+                self._republish_due.set()  # by the drain thread, like after a reconnect
+                self._wake.set()
+        elif message.retain and message.payload and message.topic not in self._announced_topics():
+            log.info(
+                "clearing the Home Assistant discovery document %s: its camera is no longer configured", message.topic
+            )
+            self._client.publish(message.topic, b"", qos=1, retain=True)
 
     def _on_connect_fail(self, _client, _userdata) -> None:
         # paho calls this inside its ``except OSError`` block, so the reason (refused, TLS verification) is at hand.
@@ -213,21 +231,50 @@ class MqttPublisher:
         self._acks.put(mid)
         self._wake.set()
 
-    def _republish_cameras(self) -> None:
-        """Discovery documents (when on), then each camera's last status: a broker or consumer may have lost them."""
+    def _known_cameras(self) -> list[str]:
         with self._status_lock:
+            return list(dict.fromkeys([*self._cameras, *self._camera_status]))
+
+    def _announced_topics(self) -> set[str]:
+        assert self._discovery is not None
+        return {m.topic for camera in self._known_cameras() for m in self._discovery.camera_messages(camera)}
+
+    def _republish_cameras(self) -> None:
+        """Discovery documents and alert states (when on), then each camera's last status: a broker or consumer may
+        have lost them."""
+        with self._announce_lock, self._status_lock:
             statuses = list(self._camera_status.values())
-            self._announce([status.camera for status in statuses])
+            self._announce(list(dict.fromkeys([*self._cameras, *self._camera_status])))
+            if self._activity is not None and self._discovery is not None:
+                for entry_id, label in self._activity.entries().items():
+                    self._publish_discovery(self._discovery.entry_messages(entry_id, label))
             for status in statuses:
                 self._send_status(status)
 
     def _announce(self, cameras: list[str]) -> None:
-        """Retained Home Assistant discovery documents for ``cameras`` (nothing when discovery is off)."""
-        if self._discovery is None:
+        """Retained Home Assistant discovery documents and alert states of ``cameras`` (nothing when discovery is off),
+        and the states of the entries seen."""
+        if self._discovery is None or self._activity is None:
             return
         for camera in cameras:
-            for message in self._discovery.camera_messages(camera):
-                self._client.publish(message.topic, json.dumps(message.payload), qos=1, retain=True)
+            self._publish_discovery(self._discovery.camera_messages(camera))
+        for change in self._activity.states(cameras):
+            self._client.publish(change.topic, change.state, qos=1, retain=True)
+
+    def _publish_discovery(self, messages: list[DiscoveryMessage]) -> None:
+        for message in messages:
+            self._client.publish(message.topic, json.dumps(message.payload), qos=1, retain=True)
+
+    def _track_activity(self, alert: dict) -> None:
+        """Publish the camera's and entry's changed "alert active" states; announce an entry on its first alert."""
+        if self._activity is None or self._discovery is None:
+            return
+        first = alert["entry"]["id"] not in self._activity.entries()
+        changes = self._activity.observe(alert)
+        if first:
+            self._publish_discovery(self._discovery.entry_messages(alert["entry"]["id"], alert["entry"]["label"]))
+        for change in changes:
+            self._client.publish(change.topic, change.state, qos=1, retain=True)
 
     def _send_status(self, status: CameraStatus) -> None:
         topic = f"{self._config.topic_prefix}/cameras/{status.camera}/status"
@@ -289,7 +336,9 @@ class MqttPublisher:
             if item is None:
                 continue  # a status message, or an ack for a message of an earlier connection
             self._outbox.ack(item.seq, item.payload["published_at"])
-            self._metrics.alerts_published.labels(kind=item.kind, event=item.event).inc()
+            self._track_activity(item.payload)
+            camera = self._metrics.camera(item.payload["camera"])
+            self._metrics.alerts_published.labels(kind=item.kind, event=item.event, camera=camera).inc()
             if item.event != "close":  # a close is sent close_after_s after its last frame, by design
                 latency = (datetime.now(UTC) - item.frame_time).total_seconds()
                 self._metrics.alert_latency_seconds.observe(max(latency, 0.0))

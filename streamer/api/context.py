@@ -22,6 +22,7 @@ from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.sources.status import CameraStatus
 from watchlists.embedders import KindEmbedders
+from watchlists.errors import InvalidEntryError
 from watchlists.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from watchlists.index import WatchlistIndex
 from watchlists.store import WatchlistStore
@@ -66,6 +67,8 @@ class ApiContext:
         snapshots_dir: where alert pictures are written (``storage.snapshots``); ``None`` serves none.
         adaptation: the node's background trainer of anomaly heads; ``None`` when adaptation is off.
         decode_budget: pixels of uploaded images decoded at once, all requests together (``api.decode_pixels``).
+        cameras: the cameras of the service's config: an entry may be scoped only to these; ``None`` (no config
+            at hand) accepts any well-formed name.
     """
 
     store: WatchlistStore
@@ -83,11 +86,27 @@ class ApiContext:
     snapshots_dir: Path | None = None
     adaptation: AdaptationWorker | None = None
     decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(40_000_000))
+    cameras: frozenset[str] | None = None
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._indexes.update({(index.kind, index.model_version): index for index in self.shared_indexes})
+
+    def check_cameras(self, cameras: Sequence[str]) -> None:
+        """Refuse an entry scope naming a camera the config does not have (a typo would silently mute the entry).
+
+        Raises:
+            InvalidEntryError: naming the unknown cameras and the configured ones.
+        """
+        if self.cameras is None:
+            return
+        unknown = [camera for camera in cameras if camera not in self.cameras]
+        if unknown:
+            raise InvalidEntryError(
+                f"cameras: unknown camera {', '.join(map(repr, unknown))}; "
+                f"configured: {', '.join(sorted(self.cameras)) or 'none'}"
+            )
 
     def index(self, kind: str, model_version: str, dim: int) -> WatchlistIndex:
         """The index of ``kind`` by ``model_version``, built on first use and synced with the store on each call."""

@@ -149,7 +149,7 @@ def start_api(
     context = ApiContext(
         store=store,
         embedders=embedders,
-        tokens=ApiTokens(Path(api.tokens_file)),
+        tokens=ApiTokens(Path(api.tokens_file), api.bootstrap_token_file),
         default_thresholds=config.watchlist.default_threshold,
         top_k=config.watchlist.top_k,
         outbox=outbox,
@@ -162,6 +162,7 @@ def start_api(
         snapshots_dir=config.storage.snapshots,
         adaptation=pipeline.adaptation,
         decode_budget=DecodeBudget(api.decode_pixels),
+        cameras=frozenset(config.cameras),
     )
     server = ApiServer(create_api(context, docs=api.docs), api.bind, api.port, listening=listening, guard=api)
     server.start()

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 Role = Literal["viewer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 TOKEN_PREFIX = "vgl_"
+BOOTSTRAP_NAME = "bootstrap"
+BOOTSTRAP_MIN_CHARS = 24
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
@@ -125,22 +127,50 @@ def revoke_token(path: Path, name: str) -> ApiToken:
     return found[0]
 
 
+def read_bootstrap_token(path: Path) -> ApiToken:
+    """The admin token ``bootstrap`` whose secret is the content of ``path`` (``api.bootstrap_token_file``).
+
+    Containers get their first admin from a mounted secret this way: nobody has to exec into a pod to run
+    ``vigil tokens create`` before the API can be used. The secret is read once, at start; rotate it by replacing
+    the secret and restarting, or revoke it by creating real tokens and dropping the setting.
+
+    Raises:
+        ConfigError: the file cannot be read or holds fewer than ``BOOTSTRAP_MIN_CHARS`` characters.
+    """
+    try:
+        secret = path.read_text().strip()
+        stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"api.bootstrap_token_file {path} cannot be read: {exc}") from None
+    if len(secret) < BOOTSTRAP_MIN_CHARS or any(c.isspace() for c in secret):
+        raise ConfigError(
+            f"api.bootstrap_token_file {path}: the token must be at least {BOOTSTRAP_MIN_CHARS} characters without "
+            "spaces (e.g. openssl rand -hex 32)"
+        )
+    return ApiToken(BOOTSTRAP_NAME, "admin", digest(secret), stamp)
+
+
 class ApiTokens:
-    """The tokens the service accepts, following the file.
+    """The tokens the service accepts, following the file, plus the bootstrap admin token when one is configured.
 
     Args:
         path: the tokens file (``api.tokens_file``).
+        bootstrap_file: a file holding one more admin secret (``api.bootstrap_token_file``), or ``None``.
 
     Raises:
-        ConfigError: the file is malformed at start (later, a malformed file admits nobody until it is fixed).
+        ConfigError: the file is malformed at start (later, a malformed file admits nobody until it is fixed), or
+            the bootstrap token file is unreadable or too short.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bootstrap_file: Path | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._bootstrap = None if bootstrap_file is None else read_bootstrap_token(bootstrap_file)
         self._stamp = self._file_stamp()
         self._by_digest = {t.sha256: t for t in read_tokens(path)}
-        if not self._by_digest:
+        if self._bootstrap is not None:
+            log.info("API: admin token %r from %s accepted", BOOTSTRAP_NAME, bootstrap_file)
+        elif not self._by_digest:
             log.warning(
                 "no API tokens in %s: every request but /healthz gets 401 (create one: vigil tokens create)", path
             )
@@ -148,6 +178,8 @@ class ApiTokens:
     def authenticate(self, secret: str) -> ApiToken | None:
         """The token whose secret this is, or ``None``."""
         tokens = self._current()
+        if self._bootstrap is not None:
+            tokens = {**tokens, self._bootstrap.sha256: self._bootstrap}
         wanted = digest(secret)
         for known, token in tokens.items():
             if hmac.compare_digest(known, wanted):

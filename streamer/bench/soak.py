@@ -108,7 +108,11 @@ def _table(
 ) -> BenchTable:
     settled = [s for s in samples if s.at_s >= warmup_s] or samples
     value = metrics.registry.get_sample_value
-    acked = sum(value("vigil_alerts_published_total", {"kind": "anomaly", "event": e}) or 0 for e in ("open", "close"))
+    acked = sum(
+        value("vigil_alerts_published_total", {"kind": "anomaly", "event": e, "camera": camera}) or 0
+        for e in ("open", "close")
+        for camera in {metrics.camera(f"cam{i}") for i in range(cameras)}
+    )
     decoded = sum(value("vigil_frames_decoded_total", {"camera": f"cam{i}"}) or 0 for i in range(cameras))
     rows = [
         ["RSS after warm-up (MB)", f"{settled[0].rss_mb:.1f}"],

@@ -36,14 +36,26 @@ app.command("search")(search_command)
 app.command("adapt")(adapt_command)
 
 
+SERVICE_COMMANDS = frozenset({"run", "demo"})
+"""Commands that run for long and whose log is their output; the others print results and log only problems."""
+
+
+def log_level(command: str | None, verbosity: int) -> int:
+    """The root log level: INFO for the service (``-v``: DEBUG), WARNING for one-shot commands, so that loading
+    models does not bury a command's answer (``-v``: INFO, ``-vv``: DEBUG)."""
+    base = logging.INFO if command in SERVICE_COMMANDS else logging.WARNING
+    return max(logging.DEBUG, base - 10 * verbosity)
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    ctx: typer.Context,
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-v: info, -vv: debug)."),
     log_json: bool = typer.Option(False, "--log-json", help="One JSON object per log line (for log shippers)."),
 ) -> None:
     from streamer.logs import configure_logging
 
-    configure_logging(logging.DEBUG if verbose else logging.INFO, json_lines=log_json)
+    configure_logging(log_level(ctx.invoked_subcommand, verbose), json_lines=log_json)
 
 
 def main() -> None:

@@ -140,7 +140,27 @@ def print_entry(
         table.add_row(*cells)
     out.print(table)
     for a in audit:
-        out.print(f"{a.at.isoformat(timespec='seconds')}  {a.actor}  {a.action}")
+        out.print(f"{a.at.isoformat(timespec='seconds')}  {a.actor}  {audit_text(a)}", markup=False, soft_wrap=True)
+
+
+def audit_text(record: AuditRecord) -> str:
+    """An audit row's action; for an update, each changed field's old and new value, as the web page shows them
+    (``entry.updated: threshold 0.9 → default; cameras lobby → all``)."""
+    changes = record.detail.get("changes")
+    if not changes:
+        return record.action
+    parts = [f"{name} {_shown(before)} → {_shown(after)}" for name, (before, after) in changes.items()]
+    return f"{record.action}: {'; '.join(parts)}"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "all"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value == "" else str(value)
 
 
 def print_matches(matches: Sequence[Match], kind: str, model_version: str) -> None:

@@ -3,6 +3,7 @@ installing the same weight packages as the bootstrap, ending in ``vigil run`` wi
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -60,6 +61,17 @@ def test_the_image_runs_vigil_as_a_non_root_user_with_a_metrics_health_check(nam
     assert ops["ENTRYPOINT"] == '["vigil"]' and ops["CMD"].startswith('["run"')
     assert ops["USER"] not in ("root", "0") and "9108" in ops["EXPOSE"].split()
     assert "9108/metrics" in ops["HEALTHCHECK"]
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_vigil_without_c_in_the_image_reads_the_config_the_service_runs_with(name: str):
+    final = instructions(name)
+    last_stage = final[max(i for i, (op, _) in enumerate(final) if op == "FROM") :]
+    env = dict(
+        item.split("=", 1) for op, args in last_stage if op == "ENV" for item in shlex.split(args) if "=" in item
+    )
+    command = json.loads(next(args for op, args in last_stage if op == "CMD"))
+    assert command[command.index("--config") + 1] == env["VIGIL_CONFIG"]
 
 
 def test_the_cpu_runtime_stage_carries_no_pytorch():

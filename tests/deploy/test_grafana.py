@@ -5,6 +5,10 @@ Its queries are executed against a real Prometheus in ``test_monitoring.py``.
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from streamer.metrics import VigilMetrics
 from tests.deploy.shipped import DEPLOY, dashboard, dashboard_queries, load_yaml, metric_families
 
@@ -71,3 +75,16 @@ def test_the_dashboard_provider_reads_the_folder_compose_mounts():
     assert mounts["./grafana/dashboards"] == provider["options"]["path"]
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     assert (DEPLOY / "grafana" / "dashboards" / "vigil.json").is_file()
+
+
+def test_the_dashboard_shows_times_in_the_viewers_time_zone():
+    assert dashboard()["timezone"] == "browser"
+
+
+@pytest.mark.parametrize("metric", ["vigil_matches_total", "vigil_alerts_published_total"])
+def test_matches_and_alerts_follow_the_camera_selector(metric: str):
+    queries = [q for q in dashboard_queries() if metric in q.expr]
+    assert queries
+    for query in queries:
+        grouping = re.search(r"by \(([^)]*)\)", query.expr)
+        assert 'camera=~"$camera"' in query.expr and grouping and "camera" in grouping.group(1).split(", "), query

@@ -3,6 +3,7 @@ ports and Services that exist, with one valid Vigil config per node and every ca
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -35,9 +36,25 @@ def config_map_data(name: str) -> dict[str, str]:
     return find("ConfigMap", name)["data"]
 
 
+def documented_secrets() -> dict[str, set[str]]:
+    """Secret name -> keys, as the README's ``kubectl create secret generic NAME --from-file=KEY=...`` steps make
+    them (the manifests ship no Secret, so these commands are the only source of the keys the pods mount)."""
+    text = (K8S / "README.md").read_text().replace("\\\n", " ")
+    return {
+        name: set(re.findall(r"--from-file=([\w.-]+)=", options))
+        for name, options in re.findall(r"kubectl -n vigil create secret generic ([\w-]+)([^\n]*)", text)
+    }
+
+
 def secret_keys(name: str) -> set[str]:
-    secret = find("Secret", name)
-    return set(secret.get("stringData", {})) | set(secret.get("data", {}))
+    assert name in documented_secrets(), f"the README never tells how to create Secret {name}"
+    return documented_secrets()[name]
+
+
+def test_no_manifest_ships_a_secret_that_apply_would_overwrite_real_ones_with():
+    # kubectl apply -k after the README's kubectl create secret steps must keep the operator's passwords.
+    assert [r["metadata"]["name"] for r in resources() if r["kind"] == "Secret"] == []
+    assert set(documented_secrets()) == {"vigil-mqtt", "vigil-postgres", "vigil-api"}
 
 
 @pytest.mark.parametrize("resource", [pytest.param(r, id=f"{r['kind']}/{r['metadata']['name']}") for r in resources()])
@@ -91,6 +108,7 @@ def node_configs(tmp_path: Path) -> dict[str, VigilConfig]:
     for key, text in config_map_data("vigil-config").items():
         raw = yaml.safe_load(text)
         raw["mqtt"]["password_file"] = str(password)
+        raw["api"]["bootstrap_token_file"] = str(password)
         configs[key] = VigilConfig.model_validate(raw)
     return configs
 
@@ -113,12 +131,16 @@ def test_a_pod_reads_its_own_config_and_its_password_from_the_secret_and_reaches
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["VIGIL_NODE_ID"]["value"] == "$(POD_NAME)"
+    assert container["args"][container["args"].index("--config") + 1] == env["VIGIL_CONFIG"]["value"]
     password_item = next(v for v in vigil["spec"]["template"]["spec"]["volumes"] if v["name"] == "mqtt-password")
     password_path = f"{mounts['mqtt-password']}/{password_item['secret']['items'][0]['path']}"
+    token_item = next(v for v in vigil["spec"]["template"]["spec"]["volumes"] if v["name"] == "api-token")
+    token_path = f"{mounts['api-token']}/{token_item['secret']['items'][0]['path']}"
     broker = find("Service", "mosquitto")
     for text in config_map_data("vigil-config").values():
         raw = yaml.safe_load(text)
         assert raw["mqtt"]["password_file"] == password_path
+        assert raw["api"]["bootstrap_token_file"] == token_path
         assert (raw["mqtt"]["host"], raw["mqtt"]["port"]) == ("mosquitto", broker["spec"]["ports"][0]["port"])
         assert raw["metrics"]["port"] == next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
 

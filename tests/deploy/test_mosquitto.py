@@ -21,7 +21,7 @@ from streamer.alerts.outbox import AlertOutbox
 from streamer.config import load_config
 from streamer.devservices.mosquitto import free_port
 from streamer.metrics import VigilMetrics
-from tests.deploy.shipped import DEPLOY
+from tests.deploy.shipped import DEPLOY, load_yaml
 from tests.fixtures.mqtt import Recorder
 from tests.streamer.alerts.test_outbox import event
 
@@ -120,6 +120,7 @@ def test_vigil_with_the_compose_config_delivers_alerts_an_operator_can_read(
         "VIGIL_MQTT__PORT": str(shipped_broker.port),
         "VIGIL_MQTT__PASSWORD_FILE": str(shipped_broker.secrets / "mqtt_password"),
         "VIGIL_WATCHLIST__DATABASE": str(tmp_path / "watchlist.db"),
+        "VIGIL_API__BOOTSTRAP_TOKEN_FILE": str(shipped_broker.secrets / "mqtt_password"),  # a file that exists
     }
     config = load_config(DEPLOY / "vigil" / "vigil.yaml", environ=environ)
     operator = Recorder(
@@ -161,3 +162,22 @@ def test_the_operator_cannot_forge_alerts(shipped_broker: ShippedBroker):
             client.loop_stop()
         watcher.close()
     assert [m.json() for m in watcher.messages] == [{"marker": True}]
+
+
+def compose_healthcheck() -> str:
+    """The broker's healthcheck shell command as docker-compose runs it (``$$`` is compose's escaped ``$``)."""
+    test = load_yaml(DEPLOY / "docker-compose.yml")["services"]["mosquitto"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL", test
+    return test[1].replace("$$", "$")
+
+
+def test_the_compose_healthcheck_passes_against_the_shipped_broker_and_acl(shipped_broker: ShippedBroker, tmp_path):
+    # The command runs unchanged but for the secret's folder; mosquitto_sub takes the test broker's host and port from
+    # its options file ($XDG_CONFIG_HOME/mosquitto_sub), as in the container it would use localhost:1883.
+    command = compose_healthcheck().replace("/run/secrets/", f"{shipped_broker.secrets}/")
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "mosquitto_sub").write_text(f"-h {shipped_broker.host}\n-p {shipped_broker.port}\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    checked = subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True, text=True, timeout=20)
+    assert checked.returncode == 0, f"healthcheck failed ({checked.returncode}): {checked.stdout}{checked.stderr}"
+    assert checked.stdout.startswith("mosquitto version")

@@ -201,6 +201,8 @@ def test_update_tunes_only_the_given_fields_and_refuses_bad_values(vigil: Vigil,
     assert (entry["label"], entry["threshold"], entry["cameras"], entry["enabled"]) == ("coffee", 0.7, ["bay"], False)
     audit = json.loads(vigil("watchlist", "show", entry_id, "--json").out)["audit"]
     assert (audit[0]["action"], audit[0]["actor"]) == ("entry.updated", "carol")
+    history = vigil("watchlist", "show", entry_id).out  # the old and new values, as the web page shows them
+    assert "carol  entry.updated: cameras all → bay; enabled yes → no; threshold 0.8 → 0.7" in history
 
     back = vigil("watchlist", "update", entry_id, "--default-threshold", "--all-cameras", "--enable", "--json")
     assert json.loads(back.out)["updated"]["cameras"] == [] and json.loads(back.out)["changed"] is True

@@ -61,7 +61,7 @@ def test_each_entry_is_reported_once_per_frame_at_its_best_region(
     watchlist: WatchlistIndex, scene_embedder: SceneEmbedder
 ) -> None:
     frames = [_frame("lobby", astronaut_at=(20, 20), rocket=True), _frame("lobby", astronaut_at=(400, 120))]
-    metrics = VigilMetrics()
+    metrics = VigilMetrics(cameras=["lobby", "gate"])
     regions = scene_embedder.embed_regions([f.image for f in frames], GRID)
 
     found = SceneMatcher(watchlist, metrics).match(frames, regions)
@@ -74,7 +74,8 @@ def test_each_entry_is_reported_once_per_frame_at_its_best_region(
     assert middle.score == pytest.approx(float(rows.max()), abs=1e-4)
     assert middle.bbox == WINDOWS[int(rows.argmax())] and middle.bbox != WINDOWS[0]
     assert [s.score for s in found[0]] == sorted((s.score for s in found[0]), reverse=True)
-    assert metrics.registry.get_sample_value("vigil_matches_total", {"kind": "anomaly"}) == 3
+    assert metrics.registry.get_sample_value("vigil_matches_total", {"kind": "anomaly", "camera": "lobby"}) == 3
+    assert metrics.registry.get_sample_value("vigil_matches_total", {"kind": "anomaly", "camera": "gate"}) == 0
 
 
 def test_a_scoped_entry_matches_only_its_camera_within_a_mixed_batch(

@@ -98,7 +98,7 @@ def test_metrics_are_served_with_every_name_the_slice_documents(clips, rtsp_serv
     server = rtsp_server({"lobby": clips["with"]})
     running = run_pipeline({"lobby": server.url("lobby")})
     running.recorder.wait_for(is_alert("open"), timeout=60)
-    published = {"kind": "anomaly", "event": "open"}
+    published = {"kind": "anomaly", "event": "open", "camera": "lobby"}
     assert wait_until(lambda: running.metrics.registry.get_sample_value("vigil_alerts_published_total", published))
     port = running.metrics.serve("127.0.0.1", 0)
     try:

@@ -48,6 +48,8 @@ def test_a_watchlisted_face_alerts_with_its_box_and_a_stranger_does_not(
     jsonschema.validate(opened, alert_schema())
     faces = [a for a in running.recorder.alerts() if a["kind"] == "face"]
     assert {a["entry"]["label"] for a in faces} == {"Eileen Collins"}  # Grace Hopper never matched
+    matched = running.metrics.registry.get_sample_value("vigil_matches_total", {"kind": "face", "camera": "lobby"})
+    assert matched and matched >= 1  # counted under the camera it was seen on
 
 
 @pytest.mark.parametrize("unknown_faces", [True, False])

@@ -162,3 +162,18 @@ def test_uploaded_bytes_enroll_like_files(enroller: Enroller, reference_images: 
     report = enroller.enroll("anomaly", "coffee", [upload], actor="api:alice")
 
     assert report.added[0].source == "upload:fire.jpg" and report.added[0].sha256 == upload.sha256
+
+
+def test_the_refusal_counts_every_file_given_including_ones_already_stored(
+    store: WatchlistStore, scene_embedder: SceneEmbedder, reference_images: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    sizes = {"stored.png": 300, "tiny.png": 60, "small.png": 90, "mini.png": 50}
+    for name, side in sizes.items():
+        (tmp_path / name).write_bytes(encode(np.ascontiguousarray(reference_images["astronaut"][:side, :side]), "PNG"))
+    enroller = Enroller(store, RefusesSmallImages(scene_embedder, min_side=100), show_progress=False)
+    enroller.enroll("face", "jane", [tmp_path / "stored.png"], actor="alice")
+
+    with pytest.raises(ImagesRejectedError) as refused:
+        enroller.enroll("face", "john", [tmp_path / n for n in sizes], actor="alice")
+
+    assert refused.value.message.startswith("3 of 4 files refused, nothing stored:")

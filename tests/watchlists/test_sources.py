@@ -72,3 +72,16 @@ def test_checked_images_keep_the_bytes_read_and_their_hash(tmp_path: Path) -> No
 
     assert checked.data == PNG and checked.media_type == "image/png" and (checked.width, checked.height) == (8, 8)
     assert checked == check_image_bytes(str(path), PNG)
+
+
+def test_the_number_of_files_is_known_before_the_first_is_checked(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"a/1.png": PNG, "a/2.png": PNG, "b.png": PNG})
+    events: list[str] = []
+
+    check_images(
+        [root / "a", root / "b.png"],
+        on_total=lambda n: events.append(f"total {n}"),
+        on_file=lambda path: events.append(path.name),
+    )
+
+    assert events == ["total 3", "1.png", "2.png", "b.png"]

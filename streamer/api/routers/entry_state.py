@@ -56,6 +56,7 @@ async def update_entry(entry_id: str, request: Request, context: Context, token:
     to every camera. One audited transaction; a request that changes nothing writes nothing. The entry as it is now
     comes back."""
     update = await _read_update(request)
+    context.check_cameras(update.changes().get("cameras") or [])
     write = partial(context.store.update_entry, entry_id, actor=actor(token), **update.changes())
     return entry_response(context, await run_in_threadpool(write))
 

@@ -66,6 +66,7 @@ async def create_entry(request: Request, context: Context, token: Admin) -> Enro
     label, threshold = form.text("label", "") or "", form.number("threshold")
     cameras, notes = form.fields.get("cameras", []), form.text("notes", "") or ""
     check_entry_fields(label, threshold, cameras, notes)
+    context.check_cameras(cameras)
     embedder = context.embedders.for_kind(kind)
     enroller = Enroller(context.store, embedder, show_progress=False)
     options = {"threshold": threshold, "cameras": cameras, "notes": notes}

@@ -40,15 +40,17 @@ def start_publisher(broker: MosquittoBroker, tmp_path: Path, **mqtt: object) -> 
     return publisher, outbox
 
 
-def test_each_camera_is_announced_with_a_status_sensor_and_an_event_per_alert_kind(
+def test_each_camera_is_announced_with_a_status_sensor_an_alert_sensor_and_an_event_per_alert_kind(
     mosquitto, mqtt_recorder: Recorder, tmp_path: Path
 ):
     publisher, _ = start_publisher(mosquitto, tmp_path, ha_discovery=True)
     try:  # once the broker has everything, Home Assistant subscribes (late) and must get it all as retained
-        assert wait_until(lambda: sum(m.topic.startswith("homeassistant/") for m in mqtt_recorder.messages) == 8)
-        assert wait_until(lambda: sum("/cameras/" in m.topic for m in mqtt_recorder.messages) == 2)
+        assert wait_until(lambda: sum(m.topic.startswith("homeassistant/") for m in mqtt_recorder.messages) == 10)
+        assert wait_until(
+            lambda: sum(m.topic.endswith("/status") and "/cameras/" in m.topic for m in mqtt_recorder.messages) == 2
+        )
         late = Recorder(mosquitto.host, mosquitto.port, "#")
-        assert wait_until(lambda: sum(m.topic.startswith("homeassistant/") for m in late.messages) == 8)
+        assert wait_until(lambda: sum(m.topic.startswith("homeassistant/") for m in late.messages) == 10)
         late.close()
     finally:
         publisher.stop()
@@ -57,11 +59,11 @@ def test_each_camera_is_announced_with_a_status_sensor_and_an_event_per_alert_ki
     assert sorted(configs) == sorted(
         f"homeassistant/{component}/vigil_node-1/{camera}_{what}/config"
         for camera in ("lobby", "gate_north")
-        for component, what in [("sensor", "status"), ("event", "face_alert"), ("event", "anomaly_alert"),
-                                ("event", "unknown_face_alert")]
+        for component, what in [("sensor", "status"), ("binary_sensor", "alert"), ("event", "face_alert"),
+                                ("event", "anomaly_alert"), ("event", "unknown_face_alert")]
     )  # fmt: skip
     documents = [m.json() for m in configs.values()]
-    assert len({d["unique_id"] for d in documents}) == 8
+    assert len({d["unique_id"] for d in documents}) == 10
     retained = {m.topic: m.payload for m in late.messages if not m.topic.startswith("homeassistant/")}
     assert all(retained[d["availability_topic"]] == d["payload_available"].encode() for d in documents)
     for camera, state in CAMERAS.items():

@@ -39,7 +39,7 @@ def test_open_update_and_close_messages_all_validate_and_share_one_alert_id(
     policy = AlertPolicy(AlertPolicyConfig(vote_hits=2, vote_window=3, close_after_s=5, cooldown_s=0), "node-1")
     snapshots = SnapshotWriter(tmp_path / "snapshots", keep_days=30)
     outbox = AlertOutbox(tmp_path / "outbox.db")
-    metrics = VigilMetrics()
+    metrics = VigilMetrics(cameras=["lobby"])
     publisher = MqttPublisher(MqttConfig(host=mosquitto.host, port=mosquitto.port), "node-1", outbox, metrics)
     publisher.start()
     events = []
@@ -69,5 +69,7 @@ def test_open_update_and_close_messages_all_validate_and_share_one_alert_id(
     has_crop = (tmp_path / crop_path(delivered[0]["snapshot"])).is_file()
     assert has_crop is (bbox != (0, 0, 512, 512))
     for phase in ("open", "update", "close"):
-        sample = metrics.registry.get_sample_value("vigil_alerts_published_total", {"kind": kind.value, "event": phase})
+        sample = metrics.registry.get_sample_value(
+            "vigil_alerts_published_total", {"kind": kind.value, "event": phase, "camera": "lobby"}
+        )
         assert sample == {"open": 1, "update": 2, "close": 1}[phase]

@@ -25,7 +25,7 @@ from tests.streamer.alerts.test_outbox import event
 
 def publisher_for(broker: MosquittoBroker, tmp_path: Path, **mqtt) -> tuple[MqttPublisher, AlertOutbox, VigilMetrics]:
     outbox = AlertOutbox(tmp_path / "outbox.db")
-    metrics = VigilMetrics()
+    metrics = VigilMetrics(cameras=["lobby"])
     config = MqttConfig(host=broker.host, port=broker.port, **mqtt)
     return MqttPublisher(config, "node-1", outbox, metrics), outbox, metrics
 
@@ -46,7 +46,12 @@ def test_alerts_are_delivered_with_qos1_and_validate(mosquitto, mqtt_recorder: R
         publisher.stop()
     for payload in mqtt_recorder.alerts():
         jsonschema.validate(payload, alert_schema())
-    assert metrics.registry.get_sample_value("vigil_alerts_published_total", {"kind": "anomaly", "event": "open"}) == 3
+    assert (
+        metrics.registry.get_sample_value(
+            "vigil_alerts_published_total", {"kind": "anomaly", "event": "open", "camera": "lobby"}
+        )
+        == 3
+    )
     assert metrics.registry.get_sample_value("vigil_alert_latency_seconds_count") == 3
 
 

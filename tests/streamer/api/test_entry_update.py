@@ -160,3 +160,44 @@ def test_the_update_is_documented_with_every_field_it_takes(api: Api) -> None:
     assert set(schema["properties"]) == {"label", "notes", "threshold", "cameras", "enabled"}
     assert schema["additionalProperties"] is False and "label" in patch["summary"]
     assert "kind's default" in schema["properties"]["threshold"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"cameras": ["lobbby"]}, 400, "unknown camera 'lobbby'; configured: gate, lobby"),
+        ({"cameras": ["gate", "bay"]}, 400, "unknown camera 'bay'"),
+        ({"cameras": ["gate"]}, 200, None),
+        ({"cameras": []}, 200, None),
+        ({"label": "mug"}, 200, None),
+    ],
+)
+def test_an_entry_is_scoped_only_to_cameras_the_config_has(
+    api: Api, photo_bytes: dict[str, bytes], body: dict[str, Any], status: int, message: str | None
+) -> None:
+    entry_id = _create(api, photo_bytes)
+    api.context.cameras = frozenset({"lobby", "gate"})  # as start_api sets it from the service's config
+    revision = api.store.revision()
+
+    response = api.client.patch(f"/api/v1/watchlist/{entry_id}", headers=api.headers("admin"), json=body)
+
+    assert response.status_code == status, response.text
+    if message is not None:
+        assert response.json()["error"]["code"] == "invalid_entry" and message in response.json()["error"]["message"]
+        assert api.store.revision() == revision and _stored(api, entry_id) == BEFORE
+
+
+def test_an_entry_created_with_an_unknown_camera_is_refused_and_nothing_is_stored(
+    api: Api, photo_bytes: dict[str, bytes]
+) -> None:
+    api.context.cameras = frozenset({"lobby"})
+
+    response = api.client.post(
+        "/api/v1/watchlist",
+        headers=api.headers("admin"),
+        data={"kind": "anomaly", "label": "cup", "cameras": ["lobbby"]},
+        files=[("images", ("c.jpg", photo_bytes["coffee.jpg"]))],
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_entry")
+    assert "'lobbby'" in response.json()["error"]["message"] and api.nothing_written()
