@@ -27,6 +27,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("face", "anomaly", "unknown_face")
 EVENTS = ("open", "update", "close")
+ADAPTATION_OUTCOMES = ("trained", "unchanged", "nothing", "cancelled", "failed")
 STORAGE_KINDS = ("snapshot", "archive")  # the writes the free-space guard may skip
 
 
@@ -125,7 +126,7 @@ class VigilMetrics:
         self.storage_free_bytes = Gauge("vigil_storage_free_bytes", "Free bytes on the data volume.", registry=r)
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
         self.adaptation_age_seconds = Gauge(
-            "vigil_adaptation_age_seconds", "Age of the adaptation serving now (absent: none).", ["kind"], registry=r
+            "vigil_adaptation_age_seconds", "Age of the adaptation serving now (NaN: none serves).", ["kind"], registry=r
         )
         self.adaptation_training_seconds = Gauge(
             "vigil_adaptation_training_seconds", "How long the serving adaptation took to train.", ["kind"], registry=r
@@ -165,6 +166,12 @@ class VigilMetrics:
             self.watchlist_entries.labels(kind=kind)
         for kind in STORAGE_KINDS:
             self.storage_skipped_writes.labels(kind=kind)
+        for outcome in ADAPTATION_OUTCOMES:
+            self.adaptation_trainings.labels(kind="anomaly", outcome=outcome)
+        self.adaptation_entries.labels(kind="anomaly")  # 0 until an adaptation serves
+        self.adaptation_training_seconds.labels(kind="anomaly").set(float("nan"))
+        for metric in ("recall", "fpr"):
+            self.adaptation_validation.labels(kind="anomaly", metric=metric).set(float("nan"))
 
     def set_backend(self, backend: str) -> None:
         self.build_info.info({"version": __version__, "backend": backend})

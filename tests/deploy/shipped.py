@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "vigil.json"
 RULES = DEPLOY / "prometheus" / "rules.yml"
-METRIC_NAME = re.compile(r"\bvigil_[a-z_]+")
+METRIC_NAME = re.compile(r"\b(?:vigil|process)_[a-z_]+")
 SAMPLE_SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_info", "_created")
 
 
