@@ -300,6 +300,8 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
         total.delays += report.delays
         total.false_alarms += report.false_alarms
         total.negative_s += report.negative_s
+        total.missed += [f"{label}: {clip}" for clip in report.missed]
+        total.false += [f"{label}: {clip}" for clip in report.false]
     return {
         "clips": len(runs),
         "footage_s": round(sum(r.duration_s for r in runs), 1),

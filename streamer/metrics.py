@@ -126,7 +126,7 @@ class VigilMetrics:
         self.storage_free_bytes = Gauge("vigil_storage_free_bytes", "Free bytes on the data volume.", registry=r)
         self.watchlist_entries = Gauge("vigil_watchlist_entries", "Enabled watchlist entries.", ["kind"], registry=r)
         self.adaptation_age_seconds = Gauge(
-            "vigil_adaptation_age_seconds", "Age of the adaptation serving now (NaN: none serves).", ["kind"], registry=r
+            "vigil_adaptation_age_seconds", "Age of the adaptation serving (NaN: none serves).", ["kind"], registry=r
         )
         self.adaptation_training_seconds = Gauge(
             "vigil_adaptation_training_seconds", "How long the serving adaptation took to train.", ["kind"], registry=r
