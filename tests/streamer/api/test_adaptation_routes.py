@@ -1,0 +1,71 @@
+"""``GET/POST /api/v1/adapt``: admins start a training on the node's background trainer and everyone with a token sees
+what serves; a node with adaptation off says so (409), viewers may not train (403)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streamer.adaptation_worker import AdaptationWorker
+from streamer.api.app import create_api
+from streamer.config import AdaptationConfig
+from streamer.demo.scenes import photo
+from streamer.metrics import VigilMetrics
+from tests.fixtures.rtsp import wait_until
+from tests.streamer.api.conftest import Api
+from tests.watchlists.samples import encode
+from watchlists.adaptation_slot import AdaptationSlot
+
+
+@pytest.fixture
+def adapting(api: Api, scene_embedder) -> Iterator[tuple[TestClient, AdaptationWorker]]:
+    """The API app of a node whose trainer runs (few views per photo, so a training takes seconds)."""
+    slot = AdaptationSlot(api.store, "anomaly", scene_embedder.version)
+    settings = AdaptationConfig(views_per_reference=6, retrain_after_s=3600)  # trains only when asked
+    worker = AdaptationWorker(api.store, scene_embedder, slot, settings, VigilMetrics())
+    worker.start()
+    with TestClient(create_api(dataclasses.replace(api.context, adaptation=worker))) as client:
+        yield client, worker
+    worker.stop()
+
+
+def test_a_node_without_adaptation_answers_409_by_name(api: Api):
+    for method in ("get", "post"):
+        response = getattr(api.client, method)("/api/v1/adapt", headers=api.headers("admin"))
+        assert response.status_code == 409 and response.json()["error"]["code"] == "adaptation_disabled"
+
+
+def test_viewers_see_the_state_but_may_not_train(api: Api, adapting):
+    client, _ = adapting
+    assert client.get("/api/v1/adapt", headers=api.headers("viewer")).json()["adaptation"] is None
+    refused = client.post("/api/v1/adapt", headers=api.headers("viewer"))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert client.post("/api/v1/adapt").status_code == 401
+
+
+def test_an_admin_trains_now_and_the_new_heads_are_shown(api: Api, adapting):
+    client, worker = adapting
+    rocket = photo("rocket")
+    files = [("images", (f"r{i}.png", encode(crop, "PNG"), "image/png")) for i, crop in
+             enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450]])]  # fmt: skip
+    created = client.post(
+        "/api/v1/watchlist", headers=api.headers("admin"), data={"kind": "anomaly", "label": "Rocket"}, files=files
+    )
+    assert created.status_code == 201, created.text
+    started = client.post("/api/v1/adapt", headers=api.headers("admin"))
+    assert started.status_code == 202 and started.json()["state"] in ("idle", "training")
+    assert wait_until(lambda: worker.last_outcome is not None, timeout=120)
+    state = client.get("/api/v1/adapt", headers=api.headers("viewer")).json()
+    assert state["state"] == "idle" and state["last_outcome"] == "trained" and state["last_error"] is None
+    (head,) = state["adaptation"]["entries"]
+    assert head["id"] == created.json()["entry"]["id"] and head["label"] == "Rocket" and head["threshold"] >= 0.8
+    (audit, *_) = api.store.audit()
+    assert audit.action == "adaptation.trained" and audit.actor == "api:admin-1"
+
+
+def test_the_routes_are_documented(api: Api):
+    paths = api.client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/adapt"])

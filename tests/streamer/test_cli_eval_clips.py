@@ -1,0 +1,92 @@
+"""``vigil eval truth.json``: labelled clips streamed through decode, regions, trained heads or cosine, and the alert
+policy; the report gives events found, detection delay and false alarms, per mode, and is saved as JSON. A bad truth
+file is refused with exit code 2 before any model loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from streamer.demo.scenes import letterbox, photo
+from streamer.devservices.clips import ClipEncoding
+from tests.fixtures.cli import Vigil
+
+SIZE = (640, 360)
+
+
+@pytest.fixture
+def truth(tmp_path: Path, clip_factory) -> Path:
+    """Two clips: a rocket launch from 3 s to 7 s after a coffee cup, and a cup and a cat only (must stay quiet)."""
+    encoding = ClipEncoding(fps=10, gop=10)
+    scene = lambda name, seconds: (letterbox(photo(name), SIZE, 1.0), seconds)  # noqa: E731
+    clips = {
+        "launch": clip_factory.scenes(
+            "eval-launch", [scene("coffee", 3), scene("rocket", 4), scene("chelsea", 3)], encoding
+        ),
+        "quiet": clip_factory.scenes("eval-quiet", [scene("coffee", 4), scene("chelsea", 4)], encoding),
+    }
+    folder = tmp_path / "dataset"
+    (folder / "refs").mkdir(parents=True)
+    rocket = photo("rocket")
+    refs = []
+    for number, crop in enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450], rocket[:, 60:560]]):
+        refs.append(f"refs/rocket-{number}.png")
+        cv2.imwrite(str(folder / refs[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    entries = []
+    for name, clip in clips.items():
+        (folder / f"{name}.mp4").write_bytes(Path(clip).read_bytes())
+        entries.append(
+            {
+                "name": name,
+                "video": f"{name}.mp4",
+                "kind": "anomaly",
+                "refs": {"rocket": refs},
+                "truth": {"rocket": [[3.0, 7.0]]} if name == "launch" else {},
+                "negative_for": [] if name == "launch" else ["rocket"],
+                "duration_s": 10.0 if name == "launch" else 8.0,
+            }
+        )
+    (folder / "truth.json").write_text(json.dumps({"e2e": entries}))
+    return folder / "truth.json"
+
+
+@pytest.fixture
+def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
+    Path("vigil.yaml").write_text(
+        f"models: {{backend: onnxruntime, cache_dir: '{model_cache_dir}', threads: 2}}\n"
+        "adaptation: {views_per_reference: 6}\n"
+    )
+    return run_vigil
+
+
+def test_clips_are_scored_by_events_with_and_without_adaptation(vigil: Vigil, truth: Path):
+    result = vigil("eval", str(truth), "--compare", "--json", "--output", "clips.json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert json.loads(Path("clips.json").read_text()) == report  # saved as printed
+    assert set(report["modes"]) == {"adapted", "cosine"}
+    adapted = report["modes"]["adapted"]
+    rocket = adapted["categories"]["rocket"]
+    assert adapted["clips"] == 2 and adapted["keyframes"] >= 16 and len(adapted["adaptations"]) == 1
+    assert (rocket["events"], rocket["detected"], rocket["false_alarms"]) == (1, 1, 0)
+    assert -0.5 <= rocket["median_delay_s"] <= 5.0  # the first keyframes of the launch, after a 2-of-3 vote
+    assert rocket["negative_s"] == pytest.approx(6.0 + 8.0, abs=0.5)  # the footage outside the launch
+    assert rocket["scores_in_truth"]["p50"] > rocket["scores_elsewhere"]["p95"]
+    assert report["modes"]["cosine"]["adaptations"] == []  # the same clips, references matched by cosine only
+
+
+def test_the_table_compares_the_modes(vigil: Vigil, truth: Path):
+    result = vigil("eval", str(truth), "--no-adapt", "--output", "clips.json")
+    assert result.code == 0, result.err
+    assert "cosine" in result.out and "rocket" in result.out and "adapted" not in result.out
+
+
+def test_a_truth_file_naming_a_missing_clip_is_refused_before_any_model_loads(vigil: Vigil, truth: Path):
+    document = json.loads(truth.read_text())
+    document["e2e"][0]["video"] = "nowhere.mp4"
+    truth.write_text(json.dumps(document))
+    result = vigil("eval", str(truth))
+    assert result.code == 2 and "nowhere.mp4" in result.err and "file not found" in result.err
