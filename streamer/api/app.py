@@ -81,15 +81,15 @@ def _openapi_as_served(app: FastAPI) -> dict[str, Any]:
             for operation in path.values():
                 responses = operation.get("responses", {})
                 if operation.get("security"):
-                    responses.setdefault("401", {"description": "No token, or an unknown one", "content": _ERROR_CONTENT})
+                    responses.setdefault("401", {"description": "No token, or an unknown one", **_ENVELOPE})
                 validation = responses.get("422", {}).get("content", {}).get("application/json", {})
                 if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
                     del responses["422"]
-                    responses.setdefault("400", {"description": "Invalid request", "content": _ERROR_CONTENT})
+                    responses.setdefault("400", {"description": "Invalid request", **_ENVELOPE})
         schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
         schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
         app.openapi_schema = schema
     return app.openapi_schema
 
 
-_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+_ENVELOPE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
