@@ -73,20 +73,23 @@ def create_api(context: ApiContext, *, docs: bool = False) -> FastAPI:
 
 
 def _openapi_as_served(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema, told the truth about validation errors: they are 400 in the error envelope, not 422."""
+    """FastAPI's schema, told the truth about errors: validation errors are 400 in the error envelope, not 422, and
+    every route that takes a token says it may answer 401."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 responses = operation.get("responses", {})
+                if operation.get("security"):
+                    responses.setdefault("401", {"description": "No token, or an unknown one", **_ENVELOPE})
                 validation = responses.get("422", {}).get("content", {}).get("application/json", {})
                 if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
                     del responses["422"]
-                    responses.setdefault("400", {"description": "Invalid request", "content": _ERROR_CONTENT})
+                    responses.setdefault("400", {"description": "Invalid request", **_ENVELOPE})
         schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
         schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
         app.openapi_schema = schema
     return app.openapi_schema
 
 
-_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+_ENVELOPE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}

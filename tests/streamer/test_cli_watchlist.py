@@ -45,6 +45,11 @@ def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
         (["--kind", "anomaly", "--label", "x", "--threshold", "1.5", "{coffee}"], 2, "threshold"),
         (["--kind", "anomaly", "--label", " ", "{coffee}"], 2, "label"),
         (["--kind", "anomaly", "--label", "x", "--camera", "a/b", "{coffee}"], 2, "camera"),
+        (
+            ["--kind", "anomaly", "--label", "a\nb", "{coffee}"],
+            2,
+            "label must not contain control characters (found '\\n' at position 1)",
+        ),
         (["--kind", "fire", "--label", "x", "{coffee}"], 2, "--kind"),
         (["--kind", "anomaly", "--label", "x"], 2, "Missing argument"),
         (
@@ -73,6 +78,7 @@ def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
         "threshold",
         "empty label",
         "camera name",
+        "control character in label",
         "unknown kind",
         "no images",
         "config typo",

@@ -19,11 +19,11 @@ from streamer.alerts.snapshots import crop_path
 from streamer.api.auth import Context, Viewer
 from streamer.api.context import ApiContext
 from streamer.api.errors import ApiError
-from streamer.api.schemas import AlertsResponse
+from streamer.api.schemas import AlertsResponse, ErrorResponse
 
 router = APIRouter(tags=["alerts"])
 
-_NOT_FOUND = {"description": "Unknown alert, or no such picture of it.", "content": {"application/json": {}}}
+_NOT_FOUND = {"description": "Unknown alert, or no such picture of it.", "model": ErrorResponse}
 _PICTURE = {200: {"content": {"image/jpeg": {}}, "description": "The JPEG."}, 404: _NOT_FOUND}
 _HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 

@@ -159,6 +159,32 @@ def test_a_wrong_password_is_reported_and_nothing_is_lost(tmp_path: Path, caplog
     assert "wrong-password" not in caplog.text
 
 
+def test_a_refused_login_is_an_error_once_and_its_retries_are_debug(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """paho retries a refused login every second or so: one ERROR says so, the retries must not flood the log."""
+    secret = tmp_path / "pass"
+    secret.write_text("wrong-password")
+    caplog.set_level(logging.DEBUG, logger="streamer.alerts.mqtt")
+    with MosquittoBroker(username="vigil", password="right-password") as broker:
+        publisher, _outbox, _ = publisher_for(
+            broker, tmp_path, username="vigil", password_file=secret, reconnect_max_s=1
+        )
+        publisher.start()
+        try:
+            deadline = time.monotonic() + 15
+            while len(refusals := _refusals(caplog)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            publisher.stop(drain_timeout=0.5)
+    levels = [record.levelno for record in refusals]
+    assert len(levels) >= 3, f"paho tried {len(levels)} times in 15 s"
+    assert levels[0] == logging.ERROR and set(levels[1:]) == {logging.DEBUG}, levels
+    assert "not authori" in refusals[0].getMessage().lower() and not publisher.connected
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if "refused the connection" in record.getMessage()]
+
+
 def test_the_history_says_when_the_broker_got_each_alert(mosquitto, mqtt_recorder: Recorder, tmp_path: Path):
     publisher, outbox, _ = publisher_for(mosquitto, tmp_path)
     publisher.start()
