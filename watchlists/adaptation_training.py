@@ -129,6 +129,12 @@ def _photo(data: bytes) -> np.ndarray:
     return cv2.resize(pixels, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
 
 
+def forget_generic_views() -> None:
+    """Drop the embedded generic views (benchmarks time a node's first training; nothing else needs this)."""
+    with _GENERIC_LOCK:
+        _GENERIC_CACHE.clear()
+
+
 class HeadTrainer:
     """Turns entries' photos, the generic set and camera background into an ``Adaptation``.
 

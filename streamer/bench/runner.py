@@ -13,6 +13,14 @@ from pathlib import Path
 from streamer.bench.report import BenchTable, console, machine, save
 
 
+def _adaptation(quick: bool) -> list[BenchTable]:
+    from streamer.bench.adaptation import bench_adaptation
+
+    if quick:
+        return bench_adaptation(entries=5, photos=5, background=500, repeats=1)
+    return bench_adaptation(entries=10, photos=10, background=2000, repeats=3)
+
+
 def _decode(quick: bool) -> list[BenchTable]:
     from streamer.bench.decode import bench_decode
 
@@ -62,6 +70,7 @@ def _soak(quick: bool) -> list[BenchTable]:
 
 
 BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
+    "adaptation": _adaptation,
     "decode": _decode,
     "embedding": _embedding,
     "engines": _engines,
@@ -70,7 +79,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
     "search": _search,
     "soak": _soak,
 }
-DEFAULT = ("decode", "embedding", "engines", "faces", "latency", "search")
+DEFAULT = ("adaptation", "decode", "embedding", "engines", "faces", "latency", "search")
 
 
 def run_benchmarks(selected: list[str], quick: bool, output: Path) -> list[BenchTable]:
