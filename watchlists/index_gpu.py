@@ -18,12 +18,12 @@ same ids, the same float32 scores up to summation order (~1e-7); over an IVF mas
 from __future__ import annotations
 
 import logging
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import faiss
 import numpy as np
 
-from watchlists.index_vectors import VectorIndex
+if TYPE_CHECKING:
+    from watchlists.index_vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class DeviceSearcher(Protocol):
 
 def gpu_count() -> int:
     """CUDA devices FAISS can use: 0 with the faiss-cpu wheel (no GPU classes) or without a device."""
+    import faiss  # here, not at the top: the torch copy must import where FAISS is not installed (the GPU image)
+
     if not hasattr(faiss, "StandardGpuResources"):
         return 0
     return int(faiss.get_num_gpus())
@@ -88,6 +90,8 @@ class GpuCopy:
     def __init__(self, vectors: VectorIndex, device: int = 0) -> None:
         if gpu_count() <= device:
             raise RuntimeError(f"no CUDA device {device} for FAISS (faiss-cpu wheel, or no GPU visible)")
+        import faiss
+
         self.device = device
         self._resources = faiss.StandardGpuResources()
         self._index = faiss.index_cpu_to_gpu(self._resources, device, vectors.index)
@@ -99,6 +103,8 @@ class GpuCopy:
 
     def range_search(self, queries: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lims, scores, ids) as ``VectorIndex.range_search`` gives them, from a k-nearest search on the device."""
+        import faiss
+
         k = min(GPU_CANDIDATES, self.ntotal)
         params = (
             None if self._probes is None else faiss.SearchParametersIVF(nprobe=min(self._probes.nprobe(floor), 2048))
@@ -118,20 +124,20 @@ class TorchGpuCopy:
     Searches only read the device tensors, so concurrent searches are safe; a change makes a new copy.
 
     Args:
-        vectors: the CPU master to copy (its ids and float32 rows).
+        vectors: the CPU master to copy, or its ``(ids, float32 rows)`` where FAISS is not installed.
         device: ``cuda``, ``cuda:N``, or ``cpu`` (what the tests compare with FAISS here).
 
     Raises:
         RuntimeError: the vectors do not fit on the device (torch's out-of-memory error is one).
     """
 
-    def __init__(self, vectors: VectorIndex, device: str = "cuda") -> None:
+    def __init__(self, vectors: VectorIndex | tuple[np.ndarray, np.ndarray], device: str = "cuda") -> None:
         import torch
 
         from engines.backends.torch import use_ieee_fp32
 
         use_ieee_fp32()  # a TF32 product would move scores by ~1e-3 and flip matches at the threshold
-        ids, rows = vectors.contents()
+        ids, rows = vectors if isinstance(vectors, tuple) else vectors.contents()
         self.device = torch.device(device)
         self._ids = ids
         self._rows = torch.from_numpy(rows).to(self.device)

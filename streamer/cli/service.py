@@ -46,7 +46,8 @@ def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            "--only", help="decode, embedding, engines, faces, latency, search or soak (repeatable; soak takes 30 min)."
+            "--only",
+            help="decode, embedding, engines, faces, latency, node, search or soak (repeatable; soak takes 30 min).",
         ),
     ] = None,
     quick: Annotated[bool, typer.Option(help="Short measurements: a smoke run, not numbers to quote.")] = False,
