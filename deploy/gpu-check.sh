@@ -43,13 +43,13 @@ fi
 
 # The GPU tests: torch backend (fp32 with TF32 off, fp16, CUDA graphs, pixel input), backend parity, device search.
 # Only the model fixtures are loaded (the root conftest starts brokers and servers the image cannot run).
-timeout 300 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
+timeout 240 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
     -p tests.engines.backends.conftest --junitxml="$OUTPUT/tests.xml" \
     tests/engines/backends/test_torch_pixels.py tests/engines/backends/test_torch.py \
     tests/engines/backends/test_parity.py tests/watchlists/test_index_gpu.py
 echo "tests exit code: $?"
 
-timeout 240 "$PY" - "$OUTPUT" "$quick" <<'PY'
+timeout 220 "$PY" - "$OUTPUT" "$quick" <<'PY'
 import sys
 from pathlib import Path
 
