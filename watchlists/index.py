@@ -3,7 +3,8 @@
 One ``WatchlistIndex`` serves one (kind, model version); FAISS ids are image ids. Search is a range search down to
 the lowest threshold in play, then ``EntryTable`` groups the hits by entry and applies each entry's threshold,
 camera scope, enabled flag and negative examples. The vectors sit in a ``VectorIndex`` (exact while small, IVF
-when large), on the GPU when FAISS has one (``GpuCopy``), and in a file when given a folder (``index_saved``).
+when large), on the GPU when there is one (``index_gpu``: FAISS-GPU, else torch), and in a file when given a
+folder (``index_saved``).
 
 Following the store is incremental: when its revision moves, one read returns the ids that exist now, the small
 entry metadata and only the vectors not held yet; what vanished is removed by id. A searcher never sees half of a
@@ -32,7 +33,7 @@ import numpy as np
 from watchlists.embedding_changes import EmbeddingChanges
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.index_entries import EntryTable, Match
-from watchlists.index_gpu import GpuCopy, gpu_count
+from watchlists.index_gpu import DeviceSearcher, gpu_copy_kind, make_gpu_copy
 from watchlists.index_saved import SavedIndex
 from watchlists.index_vectors import VectorIndex
 from watchlists.records import Kind, check_kind
@@ -82,15 +83,17 @@ class WatchlistIndex:
         self._default_threshold = default_threshold
         self._dim = dim
         self._saved = None if index_dir is None else SavedIndex(Path(index_dir), self.kind, model_version)
-        self._on_gpu = gpu_count() > 0
+        self._gpu_kind = gpu_copy_kind()
+        self._on_gpu = self._gpu_kind is not None
         self._sync_lock = threading.Lock()  # one sync at a time; the only thread that changes the vectors
         self._guard = threading.Lock()  # what searches read: _vectors (when on CPU), _gpu, _table
         self._vectors: VectorIndex | None = None
-        self._gpu: GpuCopy | None = None
+        self._gpu: DeviceSearcher | None = None
         self._table = EntryTable.empty(self.kind)
         with self._sync_lock:
             self._start()
-        log.info("watchlist index %s/%s searches on %s", self.kind, model_version, "GPU" if self._on_gpu else "CPU")
+        where = "CPU" if self._gpu_kind is None else f"GPU ({self._gpu_kind})"
+        log.info("watchlist index %s/%s searches on %s", self.kind, model_version, where)
         self._report()
 
     @classmethod
@@ -284,7 +287,7 @@ class WatchlistIndex:
         copy = None
         if self._on_gpu and vectors.ntotal:
             try:
-                copy = GpuCopy(vectors)
+                copy = make_gpu_copy(vectors)
             except RuntimeError as exc:  # FAISS raises RuntimeError for CUDA errors (out of device memory ...)
                 log.warning("%s index cannot go to the GPU (%s): searching on the CPU from now on", self.kind, exc)
                 self._on_gpu = False

@@ -63,6 +63,12 @@ def _search(quick: bool) -> list[BenchTable]:
     return [search, enrollment]
 
 
+def _node(quick: bool) -> list[BenchTable]:
+    from streamer.bench.node import bench_node
+
+    return [bench_node(seconds=8 if quick else 40, max_trials=4 if quick else 7)]
+
+
 def _soak(quick: bool) -> list[BenchTable]:
     from streamer.bench.soak import bench_soak
 
@@ -76,6 +82,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
     "engines": _engines,
     "faces": _faces,
     "latency": _latency,
+    "node": _node,
     "search": _search,
     "soak": _soak,
 }

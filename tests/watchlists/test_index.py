@@ -18,7 +18,7 @@ from tests.watchlists.samples import DIM, TEST_MODEL, new_image, unit
 from watchlists.enroll import Enroller
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.index import Match, WatchlistIndex
-from watchlists.index_gpu import gpu_count
+from watchlists.index_gpu import gpu_copy_kind
 from watchlists.store import WatchlistStore
 
 # The query unit(1) scores 1.0 against NEAR, 0.894 against CLOSE, 0.707 against HALFWAY, 0 against ORTHOGONAL.
@@ -376,7 +376,7 @@ def test_an_ivf_index_that_shrinks_goes_back_to_an_exact_flat_scan(
         assert [t.keys() for t in truth] == [f.keys() for f in found]  # exact again
 
 
-@pytest.mark.skipif(gpu_count() == 0, reason="faiss-cpu wheel / no CUDA device")
+@pytest.mark.skipif(gpu_copy_kind() is None, reason="no CUDA device for FAISS-GPU or torch")
 def test_on_a_gpu_the_index_searches_a_device_copy_and_matches_what_an_exact_search_matches(
     large_watchlist: LargeWatchlist,
 ) -> None:

@@ -1,0 +1,165 @@
+"""The stages the node benchmark replays, built from the engines and the watchlist search, timed one by one.
+
+Each stage is what the service runs for a sampled keyframe (``streamer.pipeline``): decode, preprocess (crops of the
+3x2 region grid, resized and normalised), the scene network on the chosen backend, the watchlist search, the alert
+policy. They are assembled here without the service around them (no broker, no database, no RTSP), because the
+question is how many cameras the compute stages sustain, and because the lent GPU machine has no FAISS, PyAV,
+pydantic or MQTT client: every stage picks what this machine has, and the table says what it picked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engines.backends import BackendOptions, InferenceBackend, create_backend
+from engines.backends.devices import cuda_available
+from engines.preprocess import preprocess_images
+from engines.regions import RegionGrid
+from engines.registry import get_model_spec
+from streamer.demo.scenes import letterbox, photo
+
+FRAME_SIZE = (1280, 720)
+SCENES = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+REFERENCE = "astronaut"
+THRESHOLD = 0.8
+
+
+class StageClock:
+    """Busy seconds per stage, added from any thread: utilisation is busy time over wall time (and threads)."""
+
+    def __init__(self) -> None:
+        self.busy: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.busy[stage] = self.busy.get(stage, 0.0) + time.perf_counter() - started
+
+
+def keyframe_clip(path: Path) -> Path:
+    """An AVI of 1280x720 keyframes only, one per scene photo, each an independent Motion-JPEG frame.
+
+    A camera sampled at one keyframe per 2 s is, to the node, a series of independently coded pictures: this file is
+    that series, in the codec every OpenCV build writes and reads (the GPU image has no PyAV or ffmpeg). A 720p JPEG
+    decodes in about the time an H.264 IDR frame does; the demuxing of skipped packets is not counted.
+    """
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 0.5, FRAME_SIZE)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write Motion-JPEG to {path}")
+    for name in SCENES:
+        writer.write(cv2.cvtColor(letterbox(photo(name), FRAME_SIZE, 1.0), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+class ClipDecoder:
+    """One decoder per decode thread, looping over the clip: keyframes are independent, so whichever thread decodes
+    a camera's next keyframe does the same work that camera's own reader would."""
+
+    def __init__(self, clip: Path) -> None:
+        self._clip = clip
+        self._local = threading.local()
+
+    def next_frame(self) -> np.ndarray:
+        capture = getattr(self._local, "capture", None) or self._open()
+        ok, frame = capture.read()
+        if not ok:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = capture.read()
+        if not ok:
+            raise RuntimeError(f"cannot decode {self._clip}")
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def _open(self) -> cv2.VideoCapture:
+        self._local.capture = cv2.VideoCapture(str(self._clip))
+        return self._local.capture
+
+
+def scene_backend() -> tuple[InferenceBackend, str]:
+    """The backend ``auto`` picks (fp16 and large batches on a GPU), and its row label."""
+    options = BackendOptions(precision="fp16", max_batch=256) if cuda_available() else BackendOptions()
+    backend = create_backend("auto", get_model_spec("mobilenet_v2"), options=options)
+    return backend, f"{backend.name} {getattr(backend, 'precision', 'fp32')}"
+
+
+def watchlist_search(
+    reference: np.ndarray, distractors: int
+) -> tuple[Callable[[np.ndarray], list[dict[int, float]]], str]:
+    """``queries -> {id: score} over THRESHOLD per query`` over the reference (id 0) and random unit distractors, on the
+    device search this machine has: torch on CUDA, else FAISS on the CPU, else torch on the CPU; and its label."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((distractors + 1, reference.shape[0])).astype(np.float32)
+    rows[0] = reference
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    ids = np.arange(len(rows), dtype=np.int64)
+    try:
+        if cuda_available():
+            raise ImportError("searched with torch on the GPU")
+        from watchlists.index_vectors import VectorIndex
+
+        searcher, label = VectorIndex.build(rows.shape[1], ids, rows), "FAISS CPU"
+    except ImportError:
+        from watchlists.index_gpu import TorchGpuCopy
+
+        device = "cuda" if cuda_available() else "cpu"
+        searcher, label = TorchGpuCopy((ids, rows), device=device), f"torch {device}"
+
+    def search(queries: np.ndarray) -> list[dict[int, float]]:
+        lims, scores, found = searcher.range_search(queries, THRESHOLD)
+        bounds = zip(lims[:-1].tolist(), lims[1:].tolist(), strict=True)
+        return [dict(zip(found[a:b].tolist(), scores[a:b].tolist(), strict=True)) for a, b in bounds]
+
+    return search, f"{label}, {len(rows):,} images"
+
+
+def alert_policy() -> Callable[[str, list[float]], int] | None:
+    """``(camera, reference scores of one frame) -> events``: the service's voting policy, or ``None`` where its
+    configuration types (pydantic) are not installed, as on the GPU image; it costs microseconds per frame."""
+    try:
+        from streamer.alerts.event import AlertKind
+        from streamer.alerts.policy import AlertPolicy, Sighting
+        from streamer.config import AlertPolicyConfig
+    except ImportError:
+        return None
+    policy = AlertPolicy(AlertPolicyConfig(), node_id="bench")
+
+    def observe(camera: str, scores: list[float]) -> int:
+        sightings = [
+            Sighting("ref", "Astronaut", AlertKind.ANOMALY, score, THRESHOLD, (0, 0, *FRAME_SIZE)) for score in scores
+        ]
+        now = time.monotonic()
+        events = policy.observe(camera, datetime.now(UTC), FRAME_SIZE, now, sightings, "mobilenet_v2")
+        return len(events) + len(policy.expire(now))
+
+    return observe
+
+
+def embed_frames(backend: InferenceBackend, frames: list[np.ndarray], clock: StageClock) -> np.ndarray:
+    """Unit embeddings of every frame's 3x2 region grid (whole frame first), preprocessing and network timed apart."""
+    grid = RegionGrid.parse("3x2")
+    spec = get_model_spec("mobilenet_v2")
+    with clock.timing("preprocess"):
+        crops = [f[y : y + h, x : x + w] for f in frames for x, y, w, h in grid.boxes(f.shape[1], f.shape[0])]
+        batch = preprocess_images(crops, spec)
+    with clock.timing("engine"):
+        vectors = backend.run(batch)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
+
+
+def reference_embedding(backend: InferenceBackend) -> np.ndarray:
+    """The watchlisted photo's whole-frame embedding (a tighter crop than the camera shows)."""
+    crop = np.ascontiguousarray(photo(REFERENCE)[20:380, 80:440])
+    return embed_frames(backend, [crop], StageClock())[0]

@@ -1,0 +1,54 @@
+"""The node benchmark: a replay of a few cameras runs every stage without drops; a slow inference thread drops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from streamer.bench.node import STAGES, NodeReplay, TrialResult
+from streamer.bench.node_stages import keyframe_clip
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> NodeReplay:
+    return NodeReplay(keyframe_clip(tmp_path_factory.mktemp("node") / "keyframes.avi"), distractors=200)
+
+
+def test_two_cameras_are_served_by_every_stage_without_drops(replay: NodeReplay) -> None:
+    result = replay.trial(2, seconds=4.0)
+
+    assert (result.keyframes, result.drops) == (4, 0) and result.sustained
+    assert len(result.latencies_ms) == 4
+    assert set(STAGES) - {"policy"} <= set(result.busy)
+
+
+def test_an_inference_thread_slower_than_the_cameras_drops_keyframes(
+    replay: NodeReplay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay, "_infer", lambda cameras, frames, clock: time.sleep(8.0))
+
+    result = replay.trial(3, seconds=4.0)
+
+    assert result.drops > 0 and not result.sustained
+
+
+@pytest.mark.parametrize(
+    ("drops", "latencies", "sustained"),
+    [(0, [100.0] * 20, True), (1, [100.0] * 20, False), (0, [100.0] * 18 + [2500.0] * 2, False), (0, [], False)],
+)
+def test_a_trial_is_sustained_only_without_drops_and_with_p95_under_the_period(
+    drops: int, latencies: list[float], sustained: bool
+) -> None:
+    assert TrialResult(1, 20, drops, 1.0, {}, latencies).sustained is sustained
+
+
+def test_the_keyframe_clip_holds_one_decodable_frame_per_scene(tmp_path: Path) -> None:
+    import cv2
+
+    capture = cv2.VideoCapture(str(keyframe_clip(tmp_path / "k.avi")))
+    frames = 0
+    while (ok := capture.read()[0]) and ok:
+        frames += 1
+    assert frames == 5
