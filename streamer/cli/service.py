@@ -47,7 +47,8 @@ def bench(
         list[str] | None,
         typer.Option(
             "--only",
-            help="adaptation, decode, embedding, engines, faces, latency, node, search, soak (repeatable; soak: 30 min).",
+            help="adaptation, decode, embedding, engines, faces, latency, node, search or soak (repeatable; soak"
+            " takes 30 min).",
         ),
     ] = None,
     quick: Annotated[bool, typer.Option(help="Short measurements: a smoke run, not numbers to quote.")] = False,
