@@ -27,6 +27,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("face", "anomaly", "unknown_face")
 EVENTS = ("open", "update", "close")
+BURST_OUTCOMES = ("started", "shed_camera", "shed_concurrent", "shed_load")
 ADAPTATION_OUTCOMES = ("trained", "unchanged", "nothing", "cancelled", "failed")
 STORAGE_KINDS = ("snapshot", "archive")  # the writes the free-space guard may skip
 
@@ -166,6 +167,10 @@ class VigilMetrics:
             self.watchlist_entries.labels(kind=kind)
         for kind in STORAGE_KINDS:
             self.storage_skipped_writes.labels(kind=kind)
+        for camera in self._cameras:  # confirmation bursts: started or shed, and their frames, from 0
+            self.confirm_frames_sampled.labels(camera=camera)
+            for outcome in BURST_OUTCOMES:
+                self.confirm_bursts.labels(camera=camera, outcome=outcome)
         for outcome in ADAPTATION_OUTCOMES:
             self.adaptation_trainings.labels(kind="anomaly", outcome=outcome)
         self.adaptation_entries.labels(kind="anomaly")  # 0 until an adaptation serves

@@ -71,7 +71,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, clip_factory, model_cach
                 "storage": {"snapshots": str(tmp / "snapshots")},
             }
         )
-        metrics = VigilMetrics()
+        metrics = VigilMetrics(cameras=config.cameras)  # as the service makes it
         pipeline, store = build_pipeline(config, metrics=metrics)
         Enroller(store, pipeline.embedder, show_progress=False).enroll(
             "anomaly", "Astronaut", [reference], actor="test", threshold=0.72
