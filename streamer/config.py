@@ -100,9 +100,10 @@ class ModelsConfig(_Section):
     threads: int = Field(0, ge=0, description="Intra-op threads for CPU backends; 0 = all cores.")
     scene_regions: str = Field(
         "3x2",
-        pattern=r"^(none|[1-8]x[1-8])$",
-        description="Scene matching: whole frame plus a CxR grid of overlapping windows ('none': whole frame only). "
-        "Finds objects a fraction of the frame wide; costs 1 + C*R embeddings per frame.",
+        pattern=r"^(none|[1-8]x[1-8](\+[1-8]x[1-8]){0,2})$",
+        description="Scene matching: whole frame plus a CxR grid of overlapping windows ('none': whole frame only;"
+        " '3x2+4x3': a finer grid too). Finds objects a fraction of the frame wide; costs 1 + C*R (+ ...) embeddings"
+        " per frame.",
     )
     precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
         "auto", description="GPU backends: auto = fp16; int8 needs tensorrt and calibration_images. CPU runs fp32."

@@ -26,7 +26,9 @@ def test_a_grid_is_parsed_from_its_config_text(text: str, columns: int, rows: in
     assert (grid.columns, grid.rows, grid.per_frame, str(grid)) == (columns, rows, per_frame, text)
 
 
-@pytest.mark.parametrize("text", ["", "3", "3x", "0x2", "9x9", "3X2", "3x2x1", "all"])
+@pytest.mark.parametrize(
+    "text", ["", "3", "3x", "0x2", "9x9", "3X2", "3x2x1", "all", "3x2+", "none+3x2", "1x1+2x2+3x3+4x4"]
+)
 def test_a_grid_text_that_is_not_none_or_cxr_is_refused(text: str) -> None:
     with pytest.raises(EngineError, match="scene regions must be 'none' or 'CxR'") as caught:
         RegionGrid.parse(text)
@@ -147,3 +149,14 @@ def test_region_embeddings_are_checked_when_built(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         RegionEmbeddings(vectors, boxes, per_frame)
+
+
+def test_a_finer_grid_adds_its_smaller_windows_after_the_first_grids():
+    grid = RegionGrid.parse("3x2+4x3")
+    boxes = grid.boxes(1280, 720)
+    assert (str(grid), grid.per_frame, len(boxes)) == ("3x2+4x3", 19, 19)
+    assert boxes[:7] == RegionGrid.parse("3x2").boxes(1280, 720)  # the coarse windows keep their places
+    small = boxes[7:]
+    assert {(w, h) for _, _, w, h in small} == {(394, 288)}  # a fifth narrower and smaller than 3x2's 512x411
+    assert min(x for x, *_ in small) == 0 and max(x + w for x, _, w, _ in small) == 1280  # edge to edge
+    assert min(y for _, y, *_ in small) == 0 and max(y + h for _, y, _, h in small) == 720
