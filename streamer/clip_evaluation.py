@@ -294,7 +294,7 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
             for t, score in run.scores.get(label, ()):
                 (report.true_scores if any(a <= t <= b for a, b in truth) else report.other_scores).append(score)
     total = CategoryReport()
-    for report in categories.values():
+    for label, report in categories.items():
         total.events += report.events
         total.detected += report.detected
         total.delays += report.delays
