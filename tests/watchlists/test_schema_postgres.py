@@ -48,7 +48,7 @@ def test_an_empty_database_gets_the_whole_schema_at_the_same_version_as_sqlite(
 ) -> None:
     WatchlistStore(empty_database).close()
 
-    assert plain("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,)]
+    assert plain("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,), (3,)]
     assert SCHEMA_VERSION == schema.SCHEMA_VERSION
     assert _tables(plain) == {
         "entries",
@@ -58,6 +58,7 @@ def test_an_empty_database_gets_the_whole_schema_at_the_same_version_as_sqlite(
         "revision",
         "negatives",
         "negative_embeddings",
+        "adaptations",
         "schema_migrations",
     }
     assert plain("SELECT value FROM revision") == [(0,)]
@@ -115,7 +116,7 @@ def test_two_nodes_opening_a_new_database_at_once_both_succeed(
         thread.join(timeout=60)
 
     assert not errors
-    assert plain("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,)]
+    assert plain("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,), (3,)]
 
 
 def test_a_version_1_database_gains_negative_examples_and_keeps_its_entries(
