@@ -197,6 +197,12 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
     return _FaceStage(matcher, index, unknown)
 
 
+def _unknown_store(config: VigilConfig) -> UnknownFaceStore | None:
+    """The stranger clusters for the API: when ``alerts.unknown_faces`` is on, or clusters were kept before."""
+    path = unknown_db_path(config.storage)
+    return UnknownFaceStore(path) if config.alerts.unknown_faces or path.exists() else None
+
+
 def _unknown_clusterer(config: VigilConfig, model: str) -> UnknownFaceClusterer:
     """Strangers' clusters in ``data/unknown.db``, joined at the face threshold, kept ``storage.keep_days``."""
     store = UnknownFaceStore(unknown_db_path(config.storage))
@@ -221,17 +227,20 @@ def run_service(config: VigilConfig, stop: threading.Event) -> None:
         log.warning("no cameras configured: add some under 'cameras:' in the config")
     pipeline.start()
     history = AlertOutbox(outbox_path(config))  # the API's own connection: reads never wait on the publisher's
+    unknown = _unknown_store(config)  # the API's own connection too
     api = None
     try:
         if listening is not None:
             from streamer.api.server import start_api  # FastAPI and uvicorn load only when the API is on
 
-            api = start_api(config, store, pipeline, history, listening)
+            api = start_api(config, store, pipeline, history, listening, unknown)
         stop.wait()
     finally:
         if api is not None:
             api.stop()
         pipeline.stop()
         history.close()
+        if unknown is not None:
+            unknown.close()
         store.close()
         metrics.close()

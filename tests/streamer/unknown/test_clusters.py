@@ -3,7 +3,7 @@ the best crops kept on disk, clusters surviving a restart, retention removing ol
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -11,22 +11,9 @@ import numpy as np
 import pytest
 
 from engines.faces import FacePipeline
-from streamer.demo.scenes import letterbox
 from streamer.unknown.clusters import UnknownFaceClusterer
 from streamer.unknown.store import UnknownFaceError, UnknownFaceStore
-
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-FACE_THRESHOLD = 0.945  # watchlist.default_threshold.face
-
-
-def frame_of(photo: np.ndarray, scale: float) -> np.ndarray:
-    """The photo in a 640x360 camera frame, at ``scale``."""
-    return letterbox(photo, (640, 360), scale)
-
-
-def see(clusterer: UnknownFaceClusterer, pipeline: FacePipeline, image: np.ndarray, camera: str, at: datetime):
-    """Every face of ``image`` through the clusterer."""
-    return [clusterer.assign(face, image, camera, at) for face in pipeline.analyse(image)]
+from tests.streamer.unknown.scenes import FACE_THRESHOLD, T0, frame_of, see
 
 
 @pytest.fixture

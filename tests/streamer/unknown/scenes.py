@@ -1,0 +1,34 @@
+"""Camera frames of the face photos, and strangers seen through a clusterer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from engines.faces import FacePipeline
+from streamer.demo.scenes import letterbox
+from streamer.unknown.clusters import ClusterMatch, UnknownFaceClusterer
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+FACE_THRESHOLD = 0.945  # the project's watchlist.default_threshold.face
+
+
+def frame_of(photo: np.ndarray, scale: float) -> np.ndarray:
+    """The photo in a 640x360 camera frame, at ``scale``."""
+    return letterbox(photo, (640, 360), scale)
+
+
+def see(
+    clusterer: UnknownFaceClusterer, pipeline: FacePipeline, image: np.ndarray, camera: str, at: datetime
+) -> list[ClusterMatch]:
+    """Every face of ``image`` through the clusterer."""
+    return [clusterer.assign(face, image, camera, at) for face in pipeline.analyse(image)]
+
+
+def see_strangers(clusterer: UnknownFaceClusterer, pipeline: FacePipeline, photos: dict[str, np.ndarray]) -> None:
+    """Grace Hopper on three frames of two cameras (``unknown-1``), then Eileen Collins on two (``unknown-2``)."""
+    for minute, (camera, scale) in enumerate([("lobby", 1.0), ("gate", 0.8), ("lobby", 0.9)]):
+        see(clusterer, pipeline, frame_of(photos["hopper"], scale), camera, T0 + timedelta(minutes=minute))
+    for minute, scale in ((5, 1.0), (6, 1.2)):
+        see(clusterer, pipeline, frame_of(photos["astronaut"], scale), "gate", T0 + timedelta(minutes=minute))
