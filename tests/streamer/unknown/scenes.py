@@ -12,6 +12,7 @@ from streamer.unknown.clusters import ClusterMatch, UnknownFaceClusterer
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 FACE_THRESHOLD = 0.945  # the project's watchlist.default_threshold.face
+SCALES = {"hopper": 0.85, "astronaut": 1.5}  # a frame neither cluster saw, with a face big enough for the stream
 
 
 def frame_of(photo: np.ndarray, scale: float) -> np.ndarray:
@@ -30,5 +31,5 @@ def see_strangers(clusterer: UnknownFaceClusterer, pipeline: FacePipeline, photo
     """Grace Hopper on three frames of two cameras (``unknown-1``), then Eileen Collins on two (``unknown-2``)."""
     for minute, (camera, scale) in enumerate([("lobby", 1.0), ("gate", 0.8), ("lobby", 0.9)]):
         see(clusterer, pipeline, frame_of(photos["hopper"], scale), camera, T0 + timedelta(minutes=minute))
-    for minute, scale in ((5, 1.0), (6, 1.2)):
+    for minute, scale in ((5, 1.4), (6, 1.6)):  # her face is smaller in its photo: 1.4 makes it 64 px high
         see(clusterer, pipeline, frame_of(photos["astronaut"], scale), "gate", T0 + timedelta(minutes=minute))
