@@ -12,7 +12,7 @@ from pathlib import Path
 from streamer.unknown.store import UnknownFaceError, UnknownFaceStore
 from watchlists.embedding import Embedder
 from watchlists.enroll import Enroller, EnrollReport
-from watchlists.errors import ImagesRejectedError
+from watchlists.errors import ImagesRejectedError, InvalidEntryError
 from watchlists.store import WatchlistStore
 
 
@@ -31,10 +31,13 @@ def promote_cluster(
 
     Raises:
         UnknownFaceError: no such cluster, or it keeps no crop (``no_crops``).
-        InvalidEntryError, EntryNotFoundError: as ``Enroller.enroll`` / ``add_images``.
+        InvalidEntryError, EntryNotFoundError: as ``Enroller.enroll`` / ``add_images``; ``entry_id`` is not a face
+            entry.
         ImagesRejectedError: the face model refused every crop; nothing stored.
     """
     cluster = unknown.get(cluster_id)
+    if entry_id is not None and (kind := store.get_entry(entry_id).kind) != "face":
+        raise InvalidEntryError(f"entry {entry_id} is a {kind} entry: a cluster's crops can only join a face entry")
     paths = [unknown.crop_path(cluster.id, crop.id) for crop in cluster.crops]
     if not paths:
         raise UnknownFaceError(f"{cluster.id} keeps no crop to enroll", code="no_crops")

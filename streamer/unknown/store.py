@@ -112,7 +112,7 @@ def cluster_number(cluster_id: str) -> int:
         UnknownFaceError: ``unknown_not_found`` when the id is not of that form.
     """
     digits = cluster_id.removeprefix(PREFIX)
-    if not cluster_id.startswith(PREFIX) or not digits.isdigit() or len(digits) > 18:
+    if not cluster_id.startswith(PREFIX) or not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         raise UnknownFaceError(f"no unknown face {cluster_id[:40]!r}: ids look like unknown-<n>")
     return int(digits)
 

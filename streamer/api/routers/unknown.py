@@ -19,12 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from streamer.api.auth import Admin, Context, Viewer, actor
 from streamer.api.context import ApiContext
 from streamer.api.routers.watchlist import ERRORS
-from streamer.api.schemas import EnrollResponse
+from streamer.api.schemas import EnrollResponse, ErrorResponse
 from streamer.unknown.promote import promote_cluster
 from streamer.unknown.store import UnknownCluster, UnknownFaceError, UnknownFaceStore
 
 router = APIRouter(prefix="/unknown", tags=["unknown faces"])
 _JPEG = {200: {"content": {"image/jpeg": {}}, "description": "The crop, JPEG."}, **ERRORS}
+_PROMOTE_ERRORS = {**ERRORS, 409: {"model": ErrorResponse}}
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -104,7 +105,7 @@ def crop_file(cluster_id: str, crop_id: int, context: Context, _: Viewer) -> Fil
     return FileResponse(path, media_type="image/jpeg", headers=_HEADERS)
 
 
-@router.post("/{cluster_id}/promote", response_model=PromoteResponse, status_code=201, responses=ERRORS)
+@router.post("/{cluster_id}/promote", response_model=PromoteResponse, status_code=201, responses=_PROMOTE_ERRORS)
 async def promote(cluster_id: str, request: PromoteRequest, context: Context, token: Admin) -> PromoteResponse:
     """Enroll the cluster's best crops as a face entry (or into ``entry_id``); the cluster is marked promoted."""
     unknown = _store(context)

@@ -9,6 +9,7 @@ import numpy as np
 from engines.faces import FacePipeline
 from streamer.demo.scenes import letterbox
 from streamer.unknown.clusters import ClusterMatch, UnknownFaceClusterer
+from streamer.unknown.store import UnknownCrop, UnknownFaceStore
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 FACE_THRESHOLD = 0.945  # the project's watchlist.default_threshold.face
@@ -33,3 +34,12 @@ def see_strangers(clusterer: UnknownFaceClusterer, pipeline: FacePipeline, photo
         see(clusterer, pipeline, frame_of(photos["hopper"], scale), camera, T0 + timedelta(minutes=minute))
     for minute, scale in ((5, 1.4), (6, 1.6)):  # her face is smaller in its photo: 1.4 makes it 64 px high
         see(clusterer, pipeline, frame_of(photos["astronaut"], scale), "gate", T0 + timedelta(minutes=minute))
+
+
+def stranger(store: UnknownFaceStore, jpeg: bytes) -> tuple[str, int]:
+    """A cluster of one sighting with ``jpeg`` as its crop, written without a face model; ``(cluster id, crop id)``."""
+    centroid = np.full(128, 128**-0.5, np.float32)
+    n = store.create("dlib_resnet128@000000000000", centroid, "lobby", T0, 0.99)
+    store.add_crop(n, jpeg, UnknownCrop(0, 100.0, 0.99, "lobby", T0), keep=5)
+    crop = store.get(f"unknown-{n}").crops[0]
+    return f"unknown-{n}", crop.id
