@@ -148,7 +148,9 @@ class AlertPolicyConfig(_Section):
     vote_window: int = Field(3, ge=1)
     close_after_s: float = Field(10.0, gt=0, description="Close an event when its entry has not matched for this long.")
     cooldown_s: float = Field(30.0, ge=0, description="After a close, no new open for the same entry and camera.")
-    unknown_faces: bool = Field(False, description="Alert (kind unknown_face) on good faces that match nobody.")
+    unknown_faces: bool = Field(
+        False, description="Cluster good faces that match nobody (unknown-<n>) and alert on them (kind unknown_face)."
+    )
     open_at_once_margin: dict[Literal["face", "anomaly"], float] = Field(
         default_factory=dict,
         description="Per kind: a single sighting scoring at least threshold + margin opens an alert without waiting"

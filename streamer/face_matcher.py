@@ -18,6 +18,7 @@ from streamer.alerts.event import AlertKind
 from streamer.alerts.policy import Sighting
 from streamer.metrics import VigilMetrics
 from streamer.sources.frame import Keyframe
+from streamer.unknown.clusters import UnknownFaceClusterer
 from watchlists.index import WatchlistIndex
 
 
@@ -30,9 +31,10 @@ class FaceMatcher:
         metrics: ``inference_seconds``/``batch_size`` (model = the face embedder), ``search_seconds{kind="face"}``,
             ``matches_total{kind="face"}``.
         top_k: candidates per face before thresholds apply.
-        unknown_faces: report a good face (no quality problem) that matches nobody as an ``unknown_face`` sighting
-            (entry id ``unknown``; score = the detector's confidence). Off by default: a busy lobby is full of them.
-        unknown_threshold: the face threshold an unknown face failed, stamped on its sighting.
+        unknown: when given, every good face (no quality problem) that matches nobody joins its stranger cluster
+            and is reported as an ``unknown_face`` sighting of that cluster (entry id ``unknown-<n>``, label
+            ``Unknown <n>``; score = its similarity to the cluster, threshold = the clustering threshold). ``None``
+            (the default) reports no strangers: a busy lobby is full of them.
         near_margin: also report entries that score within this much below their threshold, as ``near``
             sightings (they ask for a confirmation burst and never vote); 0 reports none.
     """
@@ -46,16 +48,14 @@ class FaceMatcher:
         metrics: VigilMetrics,
         top_k: int = 5,
         *,
-        unknown_faces: bool = False,
-        unknown_threshold: float = 0.9,
+        unknown: UnknownFaceClusterer | None = None,
         near_margin: float = 0.0,
     ) -> None:
         self._faces = faces
         self._index = index
         self._metrics = metrics
         self._top_k = top_k
-        self._unknown_faces = unknown_faces
-        self._unknown_threshold = unknown_threshold
+        self._unknown = unknown
         self._near_margin = near_margin
         self._model_name = faces.embedder.name
 
@@ -67,7 +67,7 @@ class FaceMatcher:
         """One list of sightings per frame (empty lists while no face entry is enrolled), near candidates included
         (``Sighting.near``) when a ``near_margin`` is set."""
         results: list[list[Sighting]] = [[] for _ in frames]
-        if not frames or (self._index.entry_count == 0 and not self._unknown_faces):
+        if not frames or (self._index.entry_count == 0 and self._unknown is None):
             return results
         started = time.perf_counter()
         analysed = self._faces.analyse_many([frame.image for frame in frames])
@@ -86,7 +86,7 @@ class FaceMatcher:
             hits = iter(self._index.search(vectors, camera=camera, k=self._top_k, near_margin=self._near_margin))
             for position in positions:
                 per_face = [(face, next(hits)) for face in analysed[position]]
-                results[position] = self._best_per_entry(per_face) + self._unknown(per_face)
+                results[position] = self._best_per_entry(per_face) + self._strangers(per_face, frames[position])
         self._metrics.search_seconds.labels(kind=self.kind.value).observe(time.perf_counter() - started)
         for camera, positions in by_camera.items():
             if matched := sum(not s.near for p in positions for s in results[p]):
@@ -106,18 +106,20 @@ class FaceMatcher:
                 )  # fmt: skip
         return sorted(best.values(), key=lambda s: s.score, reverse=True)
 
-    def _unknown(self, per_face: list) -> list[Sighting]:
-        """At most one ``unknown_face`` sighting per frame: its largest good face that matched nobody."""
-        if not self._unknown_faces:
+    def _strangers(self, per_face: list, frame: Keyframe) -> list[Sighting]:
+        """One ``unknown_face`` sighting per good face that matched nobody, each under its cluster's id."""
+        if self._unknown is None:
             return []
-        strangers = [face for face, matches in per_face if all(m.near for m in matches) and not face.quality.problems()]
-        if not strangers:
-            return []
-        face = max(strangers, key=lambda f: f.detection.bbox[2] * f.detection.bbox[3])
-        return [
-            Sighting(
-                entry_id="unknown", label="Unknown face", kind=AlertKind.UNKNOWN_FACE,
-                score=float(face.detection.score), threshold=self._unknown_threshold,
-                bbox=tuple(int(v) for v in face.detection.bbox), model=self._faces.version,
-            )
-        ]  # fmt: skip
+        sightings = []
+        for face, matches in per_face:
+            if any(not m.near for m in matches) or face.quality.problems():
+                continue
+            cluster = self._unknown.assign(face, frame.image, frame.camera, frame.frame_time)
+            sightings.append(
+                Sighting(
+                    entry_id=cluster.id, label=cluster.label, kind=AlertKind.UNKNOWN_FACE,
+                    score=cluster.similarity, threshold=self._unknown.threshold,
+                    bbox=tuple(int(v) for v in face.detection.bbox), model=self._faces.version,
+                )
+            )  # fmt: skip
+        return sightings

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from engines.faces import FacePipeline
 from engines.regions import RegionGrid
@@ -40,6 +41,7 @@ from streamer.sampler import KeyframeSampler
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
 from streamer.sources.status import CameraStatus
+from streamer.unknown.clusters import UnknownFaceClusterer
 from watchlists.errors import StoreError
 from watchlists.index import WatchlistIndex
 
@@ -64,6 +66,7 @@ class PipelineParts:
     archive: KeyframeArchive | None = None  # past keyframes for forensic search, when ``archive.enabled``
     adaptation: AdaptationWorker | None = None  # retrains anomaly heads in the background, when ``adaptation.enabled``
     free_space: FreeSpaceGuard | None = None  # skips snapshots and archive writes when the data volume runs low
+    unknown: UnknownFaceClusterer | None = None  # strangers' clusters (the face matcher's), when ``unknown_faces``
 
 
 class Pipeline:
@@ -153,6 +156,8 @@ class Pipeline:
         self._parts.outbox.close()
         if self._parts.archive is not None:
             self._parts.archive.close()
+        if self._parts.unknown is not None:
+            self._parts.unknown.store.close()
         log.info("pipeline stopped")
 
     def submit(self, frame: Keyframe) -> None:
@@ -178,6 +183,8 @@ class Pipeline:
                     self._parts.outbox.prune(self._config.storage.keep_days)
                     if self._parts.archive is not None:
                         self._parts.archive.prune()
+                    if self._parts.unknown is not None:
+                        self._parts.unknown.prune(datetime.now(UTC))
                 batch = self._batcher.next_batch(timeout=0.5)
                 pending = [(event, None) for event in self._policy.expire(time.monotonic())]
                 if batch:

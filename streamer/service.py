@@ -26,6 +26,8 @@ from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
+from streamer.unknown.clusters import UnknownFaceClusterer
+from streamer.unknown.store import UnknownFaceStore, unknown_db_path
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.embedders import DeferredEmbedder
 from watchlists.embedding import Embedder
@@ -102,6 +104,7 @@ def build_pipeline(
         indexes=(index,) if faces is None else (index, faces.index),
         archive=archive,
         free_space=free_space,
+        unknown=faces.unknown if faces is not None else None,
         adaptation=None if adaptation is None else _adaptation_worker(config, store, adaptation, archive, metrics),
     )
     return Pipeline(config, parts), store
@@ -167,6 +170,7 @@ def _current_index(config: VigilConfig, store: WatchlistStore, kind: str, model:
 class _FaceStage:
     matcher: FaceMatcher
     index: WatchlistIndex
+    unknown: UnknownFaceClusterer | None
 
 
 def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetrics) -> _FaceStage | None:
@@ -185,12 +189,25 @@ def _face_matcher(config: VigilConfig, store: WatchlistStore, metrics: VigilMetr
         options=config.models.backend_options(),
     )
     index = _current_index(config, store, "face", faces)
+    unknown = _unknown_clusterer(config, faces.version) if config.alerts.unknown_faces else None
     matcher = FaceMatcher(
-        faces, index, metrics, config.watchlist.top_k, unknown_faces=config.alerts.unknown_faces,
-        unknown_threshold=config.watchlist.default_threshold["face"],
+        faces, index, metrics, config.watchlist.top_k, unknown=unknown,
         near_margin=config.confirm.near_margin if config.confirm.enabled else 0.0,
     )  # fmt: skip
-    return _FaceStage(matcher, index)
+    return _FaceStage(matcher, index, unknown)
+
+
+def _unknown_store(config: VigilConfig) -> UnknownFaceStore | None:
+    """The stranger clusters for the API: when ``alerts.unknown_faces`` is on, or clusters were kept before."""
+    path = unknown_db_path(config.storage)
+    return UnknownFaceStore(path) if config.alerts.unknown_faces or path.exists() else None
+
+
+def _unknown_clusterer(config: VigilConfig, model: str) -> UnknownFaceClusterer:
+    """Strangers' clusters in ``data/unknown.db``, joined at the face threshold, kept ``storage.keep_days``."""
+    store = UnknownFaceStore(unknown_db_path(config.storage))
+    threshold = config.watchlist.default_threshold["face"]
+    return UnknownFaceClusterer(store, model, threshold, keep_days=config.storage.keep_days)
 
 
 def run_service(config: VigilConfig, stop: threading.Event) -> None:
@@ -210,17 +227,20 @@ def run_service(config: VigilConfig, stop: threading.Event) -> None:
         log.warning("no cameras configured: add some under 'cameras:' in the config")
     pipeline.start()
     history = AlertOutbox(outbox_path(config))  # the API's own connection: reads never wait on the publisher's
+    unknown = _unknown_store(config)  # the API's own connection too
     api = None
     try:
         if listening is not None:
             from streamer.api.server import start_api  # FastAPI and uvicorn load only when the API is on
 
-            api = start_api(config, store, pipeline, history, listening)
+            api = start_api(config, store, pipeline, history, listening, unknown)
         stop.wait()
     finally:
         if api is not None:
             api.stop()
         pipeline.stop()
         history.close()
+        if unknown is not None:
+            unknown.close()
         store.close()
         metrics.close()

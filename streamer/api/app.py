@@ -26,6 +26,7 @@ from streamer.api.routers import (
     references,
     search,
     ui,
+    unknown,
     watchlist,
     whoami,
 )
@@ -62,6 +63,7 @@ def create_api(context: ApiContext, *, docs: bool = False) -> FastAPI:
         match,
         search,
         adaptation,
+        unknown,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -21,6 +21,7 @@ from streamer.api.decode_budget import DecodeBudget
 from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
 from streamer.sources.status import CameraStatus
+from streamer.unknown.store import UnknownFaceStore
 from watchlists.embedders import KindEmbedders
 from watchlists.errors import InvalidEntryError
 from watchlists.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -69,6 +70,7 @@ class ApiContext:
         decode_budget: pixels of uploaded images decoded at once, all requests together (``api.decode_pixels``).
         cameras: the cameras of the service's config: an entry may be scoped only to these; ``None`` (no config
             at hand) accepts any well-formed name.
+        unknown: the node's stranger clusters (``data/unknown.db``); ``None`` serves none.
     """
 
     store: WatchlistStore
@@ -87,6 +89,7 @@ class ApiContext:
     adaptation: AdaptationWorker | None = None
     decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(40_000_000))
     cameras: frozenset[str] | None = None
+    unknown: UnknownFaceStore | None = None
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -32,6 +32,7 @@ from streamer.api.tokens import ApiTokens
 from streamer.config import ApiConfig, VigilConfig
 from streamer.pipeline import Pipeline
 from streamer.service import index_dir
+from streamer.unknown.store import UnknownFaceStore
 from watchlists.embedders import KindEmbedders
 from watchlists.store import WatchlistStore
 
@@ -135,6 +136,7 @@ def start_api(
     pipeline: Pipeline,
     outbox: AlertOutbox,
     listening: socket.socket | None = None,
+    unknown: UnknownFaceStore | None = None,
 ) -> ApiServer:
     """The API of a running service: the pipeline's store, scene model and cameras, the node's alert outbox.
 
@@ -163,6 +165,7 @@ def start_api(
         adaptation=pipeline.adaptation,
         decode_budget=DecodeBudget(api.decode_pixels),
         cameras=frozenset(config.cameras),
+        unknown=unknown,
     )
     server = ApiServer(create_api(context, docs=api.docs), api.bind, api.port, listening=listening, guard=api)
     server.start()

@@ -15,6 +15,7 @@ from streamer.cli.evaluate import eval_command
 from streamer.cli.models import models_app
 from streamer.cli.search import search_command
 from streamer.cli.service import bench, demo, run
+from streamer.cli.unknown import unknown_app
 from streamer.cli.watchlist import watchlist_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(models_app, name="models")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(unknown_app, name="unknown")
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("bench")(bench)

@@ -12,6 +12,7 @@ import pytest
 from streamer.alerts.event import alert_schema
 from streamer.demo.scenes import letterbox, photo
 from streamer.devservices.clips import ClipEncoding
+from streamer.unknown.store import UnknownFaceStore
 from tests.fixtures.rtsp import wait_until
 
 SIZE = (640, 360)
@@ -62,8 +63,41 @@ def test_a_stranger_raises_an_unknown_face_alert_only_when_asked(
     running = run_pipeline({"lobby": server.url("lobby")}, unknown_faces=unknown_faces)
     if unknown_faces:
         alert = running.recorder.wait_for(lambda m: m.topic == "vigil/alerts/lobby/unknown_face", timeout=60).json()
-        assert (alert["event"], alert["entry"]["id"], alert["kind"]) == ("open", "unknown", "unknown_face")
+        assert (alert["event"], alert["kind"], alert["entry"]) == (
+            "open", "unknown_face", {"id": "unknown-1", "label": "Unknown 1"}
+        )  # fmt: skip
+        assert 0.945 == alert["threshold"] <= alert["score"] <= 1, "similarity to its cluster vs the face threshold"
         jsonschema.validate(alert, alert_schema())
     else:
         assert wait_until(lambda: running.sampled("lobby") >= 5, timeout=60)
         assert running.recorder.alerts() == []
+
+
+def test_a_stranger_who_comes_back_is_one_cluster_and_two_strangers_at_once_are_two_alerts(
+    clip_factory, rtsp_server, run_pipeline, face_photos
+):
+    hopper = letterbox(face_photos["hopper"], SIZE, 1.0)
+    side = (SIZE[0] // 2, SIZE[1])
+    pair = np.hstack(
+        [letterbox(face_photos["hopper"], side, 1.0), letterbox(face_photos["astronaut"][0:300, 110:370], side, 1.0)]
+    )
+    empty = np.full((SIZE[1], SIZE[0], 3), 32, np.uint8)
+    clip = clip_factory.scenes("strangers", [(hopper, 4), (empty, 4), (pair, 6)], ENCODING)
+    server = rtsp_server({"lobby": clip})
+    running = run_pipeline({"lobby": server.url("lobby")}, unknown_faces=True, sections={"alerts": {"cooldown_s": 0}})
+
+    def strangers() -> list[dict]:  # the fixture's anomaly entry (the astronaut photo) may alert too
+        return [a for a in running.recorder.alerts() if a["kind"] == "unknown_face"]
+
+    def opened() -> list[str]:
+        return [a["entry"]["id"] for a in strangers() if a["event"] == "open"]
+
+    # Grace Hopper alone (opens unknown-1), gone long enough to close, back beside Eileen Collins: both open at once.
+    assert wait_until(lambda: opened().count("unknown-1") >= 2 and "unknown-2" in opened(), timeout=120), opened()
+    labels = {a["entry"]["id"]: a["entry"]["label"] for a in strangers()}
+    assert labels == {"unknown-1": "Unknown 1", "unknown-2": "Unknown 2"}
+    with UnknownFaceStore(Path(running.config.storage.snapshots).parent / "unknown.db") as store:
+        clusters = {c.id: c for c in store.clusters()}
+    assert sorted(clusters) == ["unknown-1", "unknown-2"], "Grace Hopper came back as herself, not a new stranger"
+    assert clusters["unknown-1"].last_seen >= clusters["unknown-2"].first_seen, "seen again beside Eileen Collins"
+    assert all(c.crops and c.cameras == ("lobby",) for c in clusters.values())

@@ -34,8 +34,10 @@ from schemathesis.specs.openapi.checks import (
 from engines.scene import SceneEmbedder
 from streamer.api.server import ApiServer
 from streamer.archive.keyframes import KeyframeArchive
+from streamer.unknown.store import UnknownFaceStore
 from tests.fixtures.archive import fill_archive
 from tests.streamer.api.conftest import Api
+from tests.streamer.unknown.scenes import stranger
 from tests.watchlists.samples import encode
 
 SEED = 20261123
@@ -45,6 +47,7 @@ UNREACHED = {
     "GET /api/v1/alerts/{alert_id}/{picture}": "the fixture's alerts have no snapshot: 404 snapshot_not_found",
     "GET /api/v1/adapt": "adaptation is off in the fixture: 409 adaptation_disabled",
     "POST /api/v1/adapt": "adaptation is off in the fixture: 409 adaptation_disabled",
+    "POST /api/v1/unknown/{cluster_id}/promote": "the fixture has no face model: 422 faces_not_available",
 }
 """Operations that never answer 2xx here, and why."""
 
@@ -139,6 +142,8 @@ def rows(api: Api, live_api: ApiServer, photo_bytes: dict[str, bytes], scene_emb
          reference_images: dict[str, np.ndarray], tmp_path: Path) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Real rows to aim path parameters at: an anomaly entry with two images and a negative, an alert, a keyframe."""
     api.context.archive = KeyframeArchive(tmp_path / "archive")
+    api.context.unknown = UnknownFaceStore(tmp_path / "unknown.db")
+    cluster, crop = stranger(api.context.unknown, photo_bytes["astronaut.jpg"])
     keyframes = fill_archive(api.context.archive, scene_embedder, reference_images)
     headers = api.headers("admin")
     with httpx.Client(base_url=f"{live_api.url}/api/v1", headers=headers, timeout=60) as http:
@@ -155,8 +160,11 @@ def rows(api: Api, live_api: ApiServer, photo_bytes: dict[str, bytes], scene_emb
         "negative_id": negative.json()["added"][0]["id"],
         "alert_id": alert,
         "keyframe_id": next(iter(keyframes)),
+        "cluster_id": cluster,
+        "crop_id": crop,
     }
     api.context.archive.close()
+    api.context.unknown.close()
 
 
 def test_every_operation_answers_as_documented_and_never_5xx(
