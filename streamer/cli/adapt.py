@@ -14,10 +14,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engines.scene import load_scene_embedder
 from streamer.adaptation_worker import train_once
 from streamer.archive.keyframes import KeyframeArchive, archive_folder
-from streamer.cli.watchlist_options import ActorOption, ConfigOption, JsonOption, default_actor, existing_store
+from streamer.cli.watchlist_options import (
+    ActorOption,
+    ConfigOption,
+    JsonOption,
+    default_actor,
+    existing_store,
+    scene_model,
+)
 from streamer.config import load_config
 from streamer.errors import ConfigError
 from watchlists.adaptation import Adaptation
@@ -39,13 +45,7 @@ def adapt_command(
         raise ConfigError(f"--kind {kind}: only anomaly entries are adapted (faces are matched by cosine)")
     settings = load_config(config)
     with existing_store(settings) as store:
-        embedder = load_scene_embedder(
-            settings.models.scene,
-            backend=settings.models.backend,
-            cache_dir=settings.models.cache_dir,
-            show_progress=not as_json,
-            options=settings.models.backend_options(),
-        )
+        embedder = scene_model(settings, show_progress=not as_json)
         serving = None if force else store.latest_adaptation(kind, embedder.version)
         archive = None
         if settings.archive.enabled and (archive_folder(settings.storage) / "keyframes.db").exists():

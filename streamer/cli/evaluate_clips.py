@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engines.scene import load_scene_embedder
+from streamer.cli.watchlist_options import scene_model
 from streamer.clip_evaluation import ClipEvaluator, read_truth, score_runs
 from streamer.config import VigilConfig
 from watchlists.sources import expand_sources
@@ -35,13 +35,7 @@ def evaluate_clips(
     cases = read_truth(truth)  # a bad file fails before any model loads
     negative_files = expand_sources([negatives])[0] if negatives else []
     console = Console(stderr=True)
-    embedder = load_scene_embedder(
-        settings.models.scene,
-        backend=settings.models.backend,
-        cache_dir=settings.models.cache_dir,
-        show_progress=not as_json,
-        options=settings.models.backend_options(),
-    )
+    embedder = scene_model(settings, show_progress=not as_json)
     reports: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="vigil-eval-") as scratch:
         for adapt in modes:

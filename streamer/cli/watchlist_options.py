@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from engines.scene import SceneEmbedder, load_scene_embedder
 from streamer.config import VigilConfig
 from streamer.errors import ConfigError
 from watchlists.database import is_postgres_url
@@ -77,6 +78,18 @@ def existing_store(settings: VigilConfig) -> WatchlistStore:
 def kind_embedders(settings: VigilConfig, *, show_progress: bool = True) -> KindEmbedders:
     """The configured model of each kind, loaded on first use."""
     return KindEmbedders.from_models(settings.models, show_progress=show_progress)
+
+
+def scene_model(settings: VigilConfig, *, show_progress: bool = True) -> SceneEmbedder:
+    """The configured scene model, loaded now (exported first if the cache lacks it)."""
+    models = settings.models
+    return load_scene_embedder(
+        models.scene,
+        backend=models.backend,
+        cache_dir=models.cache_dir,
+        show_progress=show_progress,
+        options=models.backend_options(),
+    )
 
 
 def default_actor(actor: str | None = None) -> str:
