@@ -178,6 +178,7 @@ async function removeEntry() {
   if (!window.confirm(`Remove ${label} with all its images? This cannot be undone.`)) return;
   try {
     const removed = await call("DELETE", `/watchlist/${path(state.entryId)}`);
+    history.replaceState(null, "", "#/watchlist"); // Back never returns to a removed entry
     await show("watchlist");
     say($("entries-status"), "ok", `Removed ${removed.label}.`);
   } catch (failure) {
@@ -202,7 +203,7 @@ async function addToEntry(event, collection, what) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("entry-back").addEventListener("click", () => show("watchlist"));
+  $("entry-back").addEventListener("click", () => go("#/watchlist"));
   $("edit-entry").addEventListener("submit", saveEdits);
   $("entry-toggle").addEventListener("click", toggleEntry);
   $("entry-remove").addEventListener("click", removeEntry);
