@@ -93,6 +93,16 @@ class Console:
                 path = SCREENSHOTS / f"{name}-{width}x{height}.png"
                 assert self.driver.save_screenshot(str(path)), path
                 written.append(path)
+        self.driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        )
+        for name, view in (("live", "#/live"), ("alert", pages["alert"])):
+            self.script("location.hash = arguments[0]", view)
+            self.script("return new Promise((done) => setTimeout(done, 800))")
+            path = SCREENSHOTS / f"{name}-dark-375x812.png"
+            assert self.driver.save_screenshot(str(path)), path
+            written.append(path)
+        self.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         self.driver.set_window_size(1280, 1000)
         return written
 

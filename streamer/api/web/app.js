@@ -320,6 +320,7 @@ async function loadAlerts() {
       el("td", { class: "label" }, a.entry ? a.entry.label : "—"),
       el("td", {}, fmtScore(a.score)),
       el("td", {}, fmtScore(a.threshold)),
+      el("td", {}, a.ack ? `${a.ack.by}, ${fmtTime(a.ack.at)}` : ""),
     ),
   );
   $("alerts").querySelector("tbody").replaceChildren(...rows);
