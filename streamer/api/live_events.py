@@ -92,7 +92,7 @@ class LiveEvents:
         yield f"retry: {RETRY_MS}\n\n".encode()
         if self._closed:
             return
-        if self._cursor is None:
+        if self._cursor is None or not self._clients:  # nobody listened meanwhile: start from now, not from then
             self._cursor = await asyncio.to_thread(self._position)
         client = _Client(asyncio.Queue(self.queue_size))
         upto, resume = self._cursor, Cursor.parse(last_event_id)

@@ -6,9 +6,10 @@ with streams open; ``POST /alerts/{id}/ack`` recorded once, shown in ``GET /aler
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,10 +18,16 @@ import httpx
 import numpy as np
 import pytest
 
+from streamer.alerts.acks import AlertAcks
+from streamer.alerts.outbox import AlertOutbox
+from streamer.api.live_events import LiveEvents
 from streamer.api.server import ApiServer
 from streamer.latest_keyframes import LatestKeyframes
 from streamer.sources.frame import Keyframe
-from tests.streamer.api.conftest import Api, _alert
+from streamer.sources.status import CameraState, CameraStatus
+from tests.streamer.api.conftest import T0, Api, _alert
+
+LOBBY = [CameraStatus("lobby", CameraState.UP, T0)]
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,6 @@ def test_a_client_resuming_with_last_event_id_is_replayed_what_it_missed(api: Ap
         outbox.put(alert, f"vigil/alerts/{alert.camera}/anomaly")
     acked = api.client.post(f"/api/v1/alerts/{missed[0].alert_id}/ack", headers=api.headers("viewer"))
     assert acked.status_code == 200, acked.text
-    time.sleep(0.6)  # the hub polls while no client listens: nothing is queued for nobody
     resumed = stream(api, live_api, last_event_id="3.0")
     events = read_events(resumed.iter_lines(), 5)
     resumed.close()
@@ -172,3 +178,42 @@ def test_a_cameras_latest_keyframe_is_served_as_a_thumbnail(api: Api, reference_
     unknown = api.client.get("/api/v1/cameras/attic/latest.jpg", headers=viewer)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "camera_not_found")
     assert api.client.get("/api/v1/cameras/lobby/latest.jpg").status_code == 401
+
+
+def _chunks(hub: LiveEvents, last_event_id: str | None, then: Callable[[], None], wait_s: float) -> list[str]:
+    """Read a hub's stream directly: up to the camera states, then run ``then``, sit idle ``wait_s``, read the rest
+    (until the stream ends or is quiet for a second)."""
+
+    async def read() -> list[str]:
+        stream = hub.stream(last_event_id)
+        chunks = [(await anext(stream)).decode()]  # retry
+        while not chunks[-1].startswith("id: 3.0\nevent: camera"):
+            chunks.append((await anext(stream)).decode())
+        then()
+        await asyncio.sleep(wait_s)
+        try:
+            while True:
+                chunks.append((await asyncio.wait_for(anext(stream), 1.0)).decode())
+        except (StopAsyncIteration, TimeoutError):
+            pass
+        await stream.aclose()
+        return chunks
+
+    return asyncio.run(read())
+
+
+def test_a_client_that_falls_behind_is_cut_off_rather_than_buffered(outbox: AlertOutbox) -> None:
+    hub = LiveEvents(outbox, AlertAcks(outbox.path), lambda: LOBBY, poll_s=0.05, queue_size=3)
+
+    def flood() -> None:
+        for n in range(5):
+            outbox.put(_alert("lobby", 60 + n, f"n{n}"), "vigil/alerts/lobby/anomaly")
+
+    chunks = _chunks(hub, "3.0", flood, wait_s=0.5)
+    assert [c for c in chunks if "event: alert" in c] == []  # nothing queued for it survives: it resumes instead
+
+
+def test_a_resume_replays_at_most_the_newest_missed_events(outbox: AlertOutbox) -> None:
+    hub = LiveEvents(outbox, AlertAcks(outbox.path), lambda: LOBBY, poll_s=0.05, replay_limit=2)
+    chunks = _chunks(hub, "0.0", lambda: None, wait_s=0)
+    assert [c.split("\n")[0] for c in chunks if "event: alert" in c] == ["id: 2.0", "id: 3.0"]
