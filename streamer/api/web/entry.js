@@ -36,6 +36,7 @@ function thumbnail(entryId, image, collection) {
 async function removeImage(entryId, image, collection, what) {
   const result = $(`entry-${collection}-result`);
   if (!window.confirm(`Delete ${what} #${image.id} (${image.source})? This cannot be undone.`)) return;
+  say(result, "info", "Deleting…"); // not the previous deletion's message while this one is under way
   try {
     await call("DELETE", `/watchlist/${path(entryId, collection, String(image.id))}`);
   } catch (failure) {
