@@ -110,7 +110,8 @@ function sayStored(container, result, what) {
 
 /** An "Open" button that names its entry for screen readers. */
 const openButton = (label, entryId) =>
-  el("button", { type: "button", "aria-label": `Open ${label}`, onclick: () => go(`#/entries/${encodeURIComponent(entryId)}`) }, "Open");
+  el("button", { type: "button", "aria-label": `Open ${label}`, onclick: () => go(entryHash(entryId)) }, "Open");
+const entryHash = (entryId) => `#/entries/${encodeURIComponent(entryId)}`;
 
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const fmtScore = (value) => (typeof value === "number" ? value.toFixed(3) : "—");

@@ -49,6 +49,10 @@ async function streamEvents(signal) {
     if (live.lastId) headers["Last-Event-ID"] = live.lastId;
     try {
       const response = await fetch(`${API}/events`, { headers, signal, cache: "no-store", credentials: "omit" });
+      if (response.status === 401 || response.status === 403) {
+        setStreamState("off", `not connected: the token was refused (HTTP ${response.status})`);
+        return; // retrying cannot help; signing in again does
+      }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       setStreamState("on", "live");
       await readEvents(response.body.pipeThrough(new TextDecoderStream()).getReader());
@@ -244,7 +248,11 @@ function applyCamera(camera) {
   const known = live.cameras.get(camera.camera);
   const card =
     (known && known.card) ||
-    el("figure", { class: "camera-card", "data-camera": camera.camera }, el("img", { alt: `${camera.camera}, latest keyframe` }));
+    el(
+      "figure",
+      { class: "camera-card", "data-camera": camera.camera },
+      el("img", { alt: `${camera.camera}, latest keyframe` }),
+    );
   card.className = `camera-card state-${camera.state}`;
   const caption = el(
     "figcaption",
@@ -320,7 +328,8 @@ function renderAlertPage(alert) {
     ["Score", `${fmtScore(last.score)} (threshold ${fmtScore(last.threshold)})`],
     ["Alert id", alert.id],
   ];
-  const list = el("dl", { class: "facts" }, ...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+  const terms = facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]);
+  const list = el("dl", { class: "facts" }, ...terms);
   const pictures = el(
     "div",
     { class: "pictures large", "data-alert-id": alert.id },
