@@ -323,6 +323,7 @@ function renderAlertPage(alert) {
   const facts = [
     ["State", alertState(alert)],
     ["Kind", last.kind],
+    ["Entry", last.entry ? el("a", { href: entryHash(last.entry.id) }, last.entry.label) : "—"],
     ["Opened", fmtTime(alert.first.frame_time)],
     ["Last event", `${last.event} at ${fmtTime(last.frame_time)}`],
     ["Score", `${fmtScore(last.score)} (threshold ${fmtScore(last.threshold)})`],
