@@ -35,6 +35,7 @@ from streamer.config import VigilConfig
 from streamer.confirmation import ConfirmationScheduler
 from streamer.face_matcher import FaceMatcher
 from streamer.free_space import FreeSpaceGuard
+from streamer.latest_keyframes import LatestKeyframes
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
@@ -98,6 +99,7 @@ class Pipeline:
             parts.metrics,
             backlogged=lambda: self._batcher.pending() >= config.batch.max_batch,
         )
+        self._latest = LatestKeyframes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
@@ -125,6 +127,11 @@ class Pipeline:
     def adaptation(self) -> AdaptationWorker | None:
         """The background trainer of anomaly heads (the API asks it to train and shows its state), when on."""
         return self._parts.adaptation
+
+    @property
+    def latest(self) -> LatestKeyframes:
+        """Each camera's newest keyframe (the API serves it as a thumbnail)."""
+        return self._latest
 
     @property
     def cameras(self) -> list[CameraWorker]:
@@ -162,6 +169,7 @@ class Pipeline:
 
     def submit(self, frame: Keyframe) -> None:
         """Offer a decoded frame: what camera threads call. Cheap and never blocks (the batcher sheds load)."""
+        self._latest.keep(frame)
         if self._sampler.admit(frame):
             self._batcher.put(frame)
 

@@ -69,6 +69,7 @@ class AlertOutbox:
     def __init__(self, path: Path, write_failures: Counter | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -169,6 +170,27 @@ class AlertOutbox:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
         return [_item(row) for row in rows]
+
+    def after(self, seq: int, limit: int = 200) -> list[OutboxItem]:
+        """Alerts stored after ``seq`` (sent or not), oldest first: what a live client missed since ``seq``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, kind, event, payload, frame_time FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest alert on disk (0 when none)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
+
+    def knows(self, alert_id: str) -> bool:
+        """Whether some event of ``alert_id`` is on disk."""
+        with self._lock:
+            return (
+                self._db.execute("SELECT 1 FROM outbox WHERE alert_id = ? LIMIT 1", (alert_id,)).fetchone() is not None
+            )
 
     def latest_snapshot(self, alert_id: str) -> str | None:
         """The snapshot path of the alert's newest event that has one; None for an unknown alert or none written.

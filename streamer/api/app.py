@@ -15,11 +15,13 @@ from streamer import __version__
 from streamer.api.context import ApiContext
 from streamer.api.errors import install_error_handlers
 from streamer.api.limits import BodyLimitMiddleware
+from streamer.api.live_events import LiveEvents
 from streamer.api.routers import (
     adaptation,
     alerts,
     cameras,
     entry_state,
+    events,
     health,
     images,
     match,
@@ -50,6 +52,7 @@ def create_api(context: ApiContext, *, docs: bool = False) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.state.context = context
+    app.state.live_events = LiveEvents(context.outbox, context.acks, context.camera_statuses)
     api = APIRouter(prefix=API_PREFIX)
     for module in (
         health,
@@ -60,6 +63,7 @@ def create_api(context: ApiContext, *, docs: bool = False) -> FastAPI:
         images,
         alerts,
         cameras,
+        events,
         match,
         search,
         adaptation,

@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import Request
 
 from streamer.adaptation_worker import AdaptationWorker
+from streamer.alerts.acks import AlertAcks
 from streamer.alerts.outbox import AlertOutbox
 from streamer.api.decode_budget import DecodeBudget
 from streamer.api.tokens import ApiTokens
@@ -71,6 +72,9 @@ class ApiContext:
         cameras: the cameras of the service's config: an entry may be scoped only to these; ``None`` (no config
             at hand) accepts any well-formed name.
         unknown: the node's stranger clusters (``data/unknown.db``); ``None`` serves none.
+        latest_jpeg: a camera's newest keyframe as a JPEG thumbnail, None before its first (the pipeline's
+            ``LatestKeyframes.jpeg``).
+        acks: operators' acknowledgements, kept in the outbox database (set from ``outbox``).
     """
 
     store: WatchlistStore
@@ -90,11 +94,14 @@ class ApiContext:
     decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(40_000_000))
     cameras: frozenset[str] | None = None
     unknown: UnknownFaceStore | None = None
+    latest_jpeg: Callable[[str], bytes | None] = lambda _camera: None
+    acks: AlertAcks | None = field(init=False, default=None)
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._indexes.update({(index.kind, index.model_version): index for index in self.shared_indexes})
+        self.acks = AlertAcks(self.outbox.path) if self.outbox is not None else None
 
     def check_cameras(self, cameras: Sequence[str]) -> None:
         """Refuse an entry scope naming a camera the config does not have (a typo would silently mute the entry).

@@ -65,6 +65,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "keyframe_not_found": 404,
     "alert_not_found": 404,
+    "camera_not_found": 404,
     "snapshot_not_found": 404,
     "unknown_not_found": 404,
     "crop_not_found": 404,

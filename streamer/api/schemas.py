@@ -176,6 +176,12 @@ class AlertsResponse(BaseModel):
     alerts: list[dict[str, Any]] = Field(description="Alert payloads (the MQTT alert JSON), newest first.")
 
 
+class AlertAckResponse(BaseModel):
+    alert_id: str
+    by: str = Field(description="Who acknowledged it, as the audit log names callers (`api:<token name>`).")
+    at: str = Field(description="When, ISO 8601 UTC (as in the alert rows' `ack`).")
+
+
 class CameraResponse(BaseModel):
     camera: str
     state: Literal["up", "down", "reconnecting"]

@@ -124,6 +124,9 @@ class ApiServer:
         """Stop accepting, let requests in flight finish (up to ``timeout``), and join the thread."""
         if self._server is None or self._thread is None:
             return
+        live_events = getattr(self._app.state, "live_events", None)
+        if live_events is not None:
+            live_events.close()  # event streams never end by themselves: end them, or uvicorn waits for them
         self._server.should_exit = True
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
@@ -166,6 +169,7 @@ def start_api(
         decode_budget=DecodeBudget(api.decode_pixels),
         cameras=frozenset(config.cameras),
         unknown=unknown,
+        latest_jpeg=pipeline.latest.jpeg,
     )
     server = ApiServer(create_api(context, docs=api.docs), api.bind, api.port, listening=listening, guard=api)
     server.start()

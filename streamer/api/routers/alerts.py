@@ -1,5 +1,10 @@
-"""``GET /alerts``: the alert history (the persistent outbox), newest first, filtered by time and camera; and
-``GET /alerts/{alert_id}/snapshot`` / ``/crop``: the pictures of an alert's newest event that has them.
+"""``GET /alerts``: the alert history (the persistent outbox), newest first, filtered by time and camera;
+``GET /alerts/{alert_id}/snapshot`` / ``/crop``: the pictures of an alert's newest event that has them; and
+``POST /alerts/{alert_id}/ack``: an operator says they have seen the alert.
+
+Acknowledging takes a viewer token: it is what an operator at a console does, and it changes no watchlist or alert,
+it only adds an audit record (who, when) that every row of the alert then shows (``ack``) and that the event stream
+pushes to every console.
 
 The alert JSON names the pictures by these paths (``snapshot_url``, ``crop_url``), so any client holding a viewer
 token can show what triggered an alert without access to the node's disk. Pictures are read only from under
@@ -16,10 +21,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from streamer.alerts.snapshots import crop_path
-from streamer.api.auth import Context, Viewer
+from streamer.api.auth import Context, Viewer, actor
 from streamer.api.context import ApiContext
 from streamer.api.errors import ApiError
-from streamer.api.schemas import AlertsResponse, ErrorResponse
+from streamer.api.schemas import AlertAckResponse, AlertsResponse, ErrorResponse
 
 router = APIRouter(tags=["alerts"])
 
@@ -37,13 +42,28 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertsResponse:
     """Alert events (open, update, close) as published on MQTT, delivered or still waiting for the broker
-    (``published_at`` is null until the broker has acknowledged the event)."""
-    if context.outbox is None:
+    (``published_at`` is null until the broker has acknowledged the event), each with the alert's acknowledgement
+    (``ack``: ``{"alert_id", "by", "at"}``, or null)."""
+    if context.outbox is None or context.acks is None:
         return AlertsResponse(alerts=[])
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # a time without a zone is read as UTC, like every Vigil timestamp
     items = context.outbox.history(since=since, camera=camera, limit=limit)
-    return AlertsResponse(alerts=[item.payload for item in items])
+    acks = context.acks.of(item.payload["alert_id"] for item in items)
+    rows = [
+        {**item.payload, "ack": ack.to_json() if (ack := acks.get(item.payload["alert_id"])) else None}
+        for item in items
+    ]
+    return AlertsResponse(alerts=rows)
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertAckResponse, responses={404: _NOT_FOUND})
+def acknowledge_alert(alert_id: str, context: Context, token: Viewer) -> AlertAckResponse:
+    """Record that the caller has seen the alert (any role). The first acknowledgement stays on record: acknowledging
+    again answers it unchanged."""
+    if context.outbox is None or context.acks is None or not context.outbox.knows(alert_id):
+        raise ApiError(f"alert {alert_id!r} not found", code="alert_not_found")
+    return AlertAckResponse(**context.acks.acknowledge(alert_id, actor(token)).to_json())
 
 
 @router.get("/alerts/{alert_id}/{picture}", response_class=FileResponse, responses=_PICTURE)

@@ -1,4 +1,4 @@
-"""The admins' web page: ``/`` redirects to ``/ui/``, one static page with three scripts and one style sheet.
+"""The admins' web page: ``/`` redirects to ``/ui/``, one static page with five scripts and one style sheet.
 
 The page itself holds no data and needs no token; everything it shows comes from ``/api/v1`` with the bearer token
 the admin pastes, so it opens no way in that the API lacks. Its files ship in the package (``streamer/api/web``) and
@@ -23,6 +23,8 @@ WEB_FILES: dict[str, tuple[str, str]] = {
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "entry.js": ("entry.js", "text/javascript; charset=utf-8"),
     "search.js": ("search.js", "text/javascript; charset=utf-8"),
+    "live.js": ("live.js", "text/javascript; charset=utf-8"),
+    "routes.js": ("routes.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
 }
 """URL name under ``/ui/`` -> (file in ``streamer/api/web``, content type)."""

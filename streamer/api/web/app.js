@@ -1,8 +1,9 @@
 // Vigil's admin page: signing in, the watchlist, a match test, alerts and cameras, all through the REST API (/api/v1).
-// One entry's view and the changes made there live in entry.js, the footage search in search.js, both loaded after
-// this file; they share the page's globals (classic scripts, no build step): they use call, el, say, sayFailure,
-// sayStored, path, fmtTime, fmtScore, show and state from here, and this file calls openEntry and forgetImages
-// (entry.js) and forgetSearch (search.js). Plain DOM, no framework. Every string from the
+// One entry's view and the changes made there live in entry.js, the footage search in search.js, the live console in
+// live.js, deep links in routes.js, all loaded after this file; they share the page's globals (classic scripts, no
+// build step): they use call, el, say, sayFailure, sayStored, path, fmtTime, fmtScore, show and state from here, and
+// this file calls forgetImages (entry.js), forgetSearch (search.js), startLive and stopLive (live.js), go and route
+// (routes.js). Plain DOM, no framework. Every string from the
 // server is put in the page as text (textContent or append), never as markup: labels, notes, file names and error
 // messages are user input.
 "use strict";
@@ -109,7 +110,8 @@ function sayStored(container, result, what) {
 
 /** An "Open" button that names its entry for screen readers. */
 const openButton = (label, entryId) =>
-  el("button", { type: "button", "aria-label": `Open ${label}`, onclick: () => openEntry(entryId) }, "Open");
+  el("button", { type: "button", "aria-label": `Open ${label}`, onclick: () => go(entryHash(entryId)) }, "Open");
+const entryHash = (entryId) => `#/entries/${encodeURIComponent(entryId)}`;
 
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const fmtScore = (value) => (typeof value === "number" ? value.toFixed(3) : "—");
@@ -151,7 +153,8 @@ async function startSession() {
   banner.hidden = true;
   applyRole(who);
   signedIn(true);
-  await show("watchlist");
+  startLive();
+  await route();
 }
 
 async function signIn(event) {
@@ -174,6 +177,7 @@ function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   forgetImages();
   forgetSearch();
+  stopLive();
   applyRole(null);
   for (const body of document.querySelectorAll("tbody")) body.replaceChildren();
   for (const box of document.querySelectorAll(".result, .status, .thumbs, .facts")) box.replaceChildren();
@@ -194,6 +198,8 @@ const loaders = {
   match: null,
   search: null,
   entry: null,
+  live: null,
+  alert: null,
 };
 
 function show(name) {
@@ -315,6 +321,7 @@ async function loadAlerts() {
       el("td", { class: "label" }, a.entry ? a.entry.label : "—"),
       el("td", {}, fmtScore(a.score)),
       el("td", {}, fmtScore(a.threshold)),
+      el("td", {}, a.ack ? `${a.ack.by}, ${fmtTime(a.ack.at)}` : ""),
     ),
   );
   $("alerts").querySelector("tbody").replaceChildren(...rows);
@@ -361,7 +368,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signin").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
   for (const button of document.querySelectorAll("nav button")) {
-    button.addEventListener("click", () => show(button.dataset.view));
+    button.addEventListener("click", () => go(`#/${button.dataset.view}`));
   }
   $("filter-kind").addEventListener("change", loadEntries);
   $("refresh-entries").addEventListener("click", loadEntries);

@@ -36,6 +36,7 @@ function thumbnail(entryId, image, collection) {
 async function removeImage(entryId, image, collection, what) {
   const result = $(`entry-${collection}-result`);
   if (!window.confirm(`Delete ${what} #${image.id} (${image.source})? This cannot be undone.`)) return;
+  say(result, "info", "Deleting…"); // not the previous deletion's message while this one is under way
   try {
     await call("DELETE", `/watchlist/${path(entryId, collection, String(image.id))}`);
   } catch (failure) {
@@ -178,6 +179,7 @@ async function removeEntry() {
   if (!window.confirm(`Remove ${label} with all its images? This cannot be undone.`)) return;
   try {
     const removed = await call("DELETE", `/watchlist/${path(state.entryId)}`);
+    history.replaceState(null, "", "#/watchlist"); // Back never returns to a removed entry
     await show("watchlist");
     say($("entries-status"), "ok", `Removed ${removed.label}.`);
   } catch (failure) {
@@ -202,7 +204,7 @@ async function addToEntry(event, collection, what) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("entry-back").addEventListener("click", () => show("watchlist"));
+  $("entry-back").addEventListener("click", () => go("#/watchlist"));
   $("edit-entry").addEventListener("submit", saveEdits);
   $("entry-toggle").addEventListener("click", toggleEntry);
   $("entry-remove").addEventListener("click", removeEntry);
