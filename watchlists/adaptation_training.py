@@ -178,6 +178,26 @@ class HeadTrainer:
         if not adapted:
             raise NothingToAdapt(f"no {kind} entry has {settings.min_references} or more reference photos")
         background = _background_sample(background, self._embedder.dim, settings)
+        rows = self._rows(adapted, background)
+        weights, biases, heads = self._fitted_heads(rows, adapted)
+        digest = self.digest(entries, background, kind=kind)
+        return Adaptation(
+            version=digest[:12],
+            kind=kind,
+            model_version=self._embedder.version,
+            watchlist_revision=revision,
+            data_digest=digest,
+            trained_at=datetime.now(UTC),
+            training_s=time.perf_counter() - started,
+            heads=heads,
+            weights=weights.astype(np.float32),
+            biases=biases.astype(np.float32),
+            background=len(background),
+        )
+
+    def _rows(self, adapted: Sequence[EntryExamples], background: np.ndarray) -> _Rows:
+        """Every training example embedded: views of each entry's photos and negatives, generic views, background."""
+        settings = self._settings
         augmenter = ReferenceAugmenter(generic_negative_images(), seed=settings.seed)
         rows = _Rows(len(adapted))
         total = sum(len(e.references) + len(e.negatives) for e in adapted)
@@ -203,47 +223,39 @@ class HeadTrainer:
         rng = np.random.default_rng(settings.seed)
         rows.add_shared(background, held_out=rng.random(len(background)) < 1 / HOLD_OUT_EVERY)
         self._check_cancel()
-        same_label = _same_label(adapted)
+        return rows
 
+    def _fitted_heads(
+        self, rows: _Rows, adapted: Sequence[EntryExamples]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[EntryHead, ...]]:
+        """Fit on the examples not held back, calibrate each threshold on those held back, refit on everything."""
+        settings = self._settings
+        same_label = _same_label(adapted)
+        everything = np.ones(len(rows.matrix), bool)
         self._progress("fitting heads", 0, 2)
         train = ~rows.held_out
         weights, biases = _fit(rows.matrix[train], *rows.targets(same_label, train), settings.regularisation)
         scores = _logistic(rows.matrix[~train] @ weights.T + biases)
         labels, mask = rows.targets(same_label, ~train)
-        heads_stats = [_calibrate(scores[:, e], labels[:, e], mask[:, e], settings) for e in range(len(adapted))]
+        stats = [_calibrate(scores[:, e], labels[:, e], mask[:, e], settings) for e in range(len(adapted))]
         self._check_cancel()
         self._progress("fitting heads", 1, 2)
-        weights, biases = _fit(rows.matrix, *rows.targets(same_label, np.ones(len(rows.matrix), bool)),
-                               settings.regularisation, start=(weights, biases))  # fmt: skip
+        all_labels, all_mask = rows.targets(same_label, everything)
+        weights, biases = _fit(rows.matrix, all_labels, all_mask, settings.regularisation, start=(weights, biases))
         self._progress("fitting heads", 2, 2)
-
-        counts_labels, counts_mask = rows.targets(same_label, np.ones(len(rows.matrix), bool))
         heads = tuple(
             EntryHead(
                 entry_id=entry.entry_id,
                 label=entry.label,
                 threshold=threshold,
                 references=len(entry.references),
-                negatives=int((counts_mask[:, e] & (counts_labels[:, e] == 0)).sum()),
+                negatives=int((all_mask[:, e] & (all_labels[:, e] == 0)).sum()),
                 validation_recall=recall,
                 validation_fpr=fpr,
             )
-            for e, (entry, (threshold, recall, fpr)) in enumerate(zip(adapted, heads_stats, strict=True))
+            for e, (entry, (threshold, recall, fpr)) in enumerate(zip(adapted, stats, strict=True))
         )
-        digest = self.digest(entries, background, kind=kind)
-        return Adaptation(
-            version=digest[:12],
-            kind=kind,
-            model_version=self._embedder.version,
-            watchlist_revision=revision,
-            data_digest=digest,
-            trained_at=datetime.now(UTC),
-            training_s=time.perf_counter() - started,
-            heads=heads,
-            weights=weights.astype(np.float32),
-            biases=biases.astype(np.float32),
-            background=len(background),
-        )
+        return weights, biases, heads
 
     def adaptable(self, entries: Sequence[EntryExamples]) -> list[EntryExamples]:
         """The entries that get a head: those with ``min_references`` photos or more."""
