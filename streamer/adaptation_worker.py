@@ -152,6 +152,11 @@ class AdaptationWorker:
         self._requested_by = actor
         self._wake.set()
 
+    @property
+    def serving(self) -> Adaptation | None:
+        """The adaptation the matcher uses now."""
+        return self._slot.current
+
     def status(self) -> dict[str, object]:
         """What the API and the web page show."""
         current = self._slot.current

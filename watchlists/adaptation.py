@@ -131,6 +131,20 @@ class Adaptation:
             ],
         }
 
+    def entry_summary(self, entry_id: str) -> dict[str, Any] | None:
+        """How this adaptation matches one entry (version, training time, threshold, held-back figures), or ``None``
+        when the entry has no head in it (matched by cosine): what ``watchlist show`` and the API show."""
+        head = self.head(entry_id)
+        if head is None:
+            return None
+        return {
+            "version": self.version,
+            "trained_at": self.trained_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "threshold": round(head.threshold, 4),
+            "validation_recall": _finite(head.validation_recall, 4),
+            "validation_fpr": _finite(head.validation_fpr, 5),
+        }
+
     def to_bytes(self) -> bytes:
         """A self-describing ``.npz``: the arrays and a JSON header (no pickle, so loading runs no code)."""
         header = self.summary() | {"trained_at_ts": self.trained_at.timestamp()}

@@ -128,8 +128,19 @@ class AuditResponse(BaseModel):
         return cls(at=record.at, actor=record.actor, action=record.action, detail=dict(record.detail))
 
 
+class EntryAdaptationResponse(BaseModel):
+    version: str = Field(description="The adaptation whose trained head matches this entry.")
+    trained_at: str
+    threshold: float = Field(description="The head's score an alert needs (calibrated; not the cosine threshold).")
+    validation_recall: float | None = Field(description="Held-back views of its photos at or above the threshold.")
+    validation_fpr: float | None = Field(description="Held-back negative regions at or above the threshold.")
+
+
 class EntryDetailResponse(BaseModel):
     entry: EntryResponse
+    adaptation: EntryAdaptationResponse | None = Field(
+        None, description="Its trained few-shot head, when it has one; null: matched by cosine similarity."
+    )
     images: list[ImageResponse]
     negatives: list[ImageResponse]
     audit: list[AuditResponse] = Field(description="Newest first.")

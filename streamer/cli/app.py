@@ -63,7 +63,9 @@ def _root(
 def main() -> None:
     """Entry point: run the CLI; a ``VigilError`` prints its message and exits with its code (2 = bad config)."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode, typer.Exit(n) comes back as n, not raised
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except VigilError as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         sys.exit(exc.exit_code)

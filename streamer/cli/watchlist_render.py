@@ -57,15 +57,7 @@ def entry_adaptation(store: WatchlistReads, entry: Entry, settings: VigilConfig)
     if entry.kind != "anomaly" or not settings.adaptation.enabled:
         return None
     adaptation = store.latest_adaptation("anomaly", get_model_spec(settings.models.scene).version)
-    heads = {head["id"]: head for head in adaptation.summary()["entries"]} if adaptation else {}
-    if adaptation is None or entry.id not in heads:
-        return None
-    head = heads[entry.id]
-    return {
-        "version": adaptation.version,
-        "trained_at": adaptation.trained_at.isoformat(timespec="seconds"),
-        **{key: head[key] for key in ("threshold", "validation_recall", "validation_fpr")},
-    }
+    return adaptation.entry_summary(entry.id) if adaptation else None
 
 
 def image_json(image: StoredImage) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from streamer.api.errors import InvalidRequestError
 from streamer.api.schemas import (
     AuditResponse,
     EnrollResponse,
+    EntryAdaptationResponse,
     EntryDetailResponse,
     EntryResponse,
     ErrorResponse,
@@ -79,8 +80,11 @@ def get_entry(entry_id: str, context: Context, _: Viewer) -> EntryDetailResponse
     """One entry with its reference images, its negative examples and its audit history."""
     store = context.store
     entry = store.get_entry(entry_id)
+    serving = context.adaptation.serving if context.adaptation is not None else None
+    adaptation = serving.entry_summary(entry.id) if serving is not None else None
     return EntryDetailResponse(
         entry=entry_response(context, entry),
+        adaptation=EntryAdaptationResponse(**adaptation) if adaptation else None,
         images=[ImageResponse.from_image(i) for i in store.entry_images(entry.id)],
         negatives=[ImageResponse.from_image(i) for i in store.entry_negatives(entry.id)],
         audit=[AuditResponse.from_record(a) for a in store.audit(entry.id)],

@@ -57,6 +57,17 @@ async function openEntry(entryId) {
   await renderEntry();
 }
 
+/** How an entry is matched: its trained head (few-shot adaptation) or cosine similarity. */
+function matchedBy(entry, adaptation) {
+  if (adaptation) {
+    const share = (v) => (v === null ? "n/a" : `${(100 * v).toFixed(1)}%`);
+    return `trained head (adaptation ${adaptation.version}, ${fmtTime(adaptation.trained_at)}): threshold ` +
+      `${adaptation.threshold}, held-back recall ${share(adaptation.validation_recall)}, false positives ` +
+      `${share(adaptation.validation_fpr)}`;
+  }
+  return entry.kind === "anomaly" ? "cosine similarity (no trained head yet)" : "cosine similarity";
+}
+
 async function renderEntry() {
   const entryId = state.entryId;
   let detail;
@@ -66,13 +77,14 @@ async function renderEntry() {
     sayFailure($("entry-status"), failure);
     return;
   }
-  const { entry, images, negatives, audit } = detail;
+  const { entry, adaptation, images, negatives, audit } = detail;
   state.entry = entry;
   forgetImages();
   $("entry-title").textContent = `${entry.label} (${entry.kind})`;
   const facts = [
     ["Id", entry.id],
     ["Threshold", entry.threshold === null ? `${entry.effective_threshold} (the kind's default)` : entry.threshold],
+    ["Matched by", matchedBy(entry, adaptation)],
     ["Cameras", entry.cameras.length ? entry.cameras.join(", ") : "all"],
     ["Enabled", entry.enabled ? "yes" : "no (never matches)"],
     ["Notes", entry.notes || "—"],

@@ -64,6 +64,9 @@ def test_an_admin_trains_now_and_the_new_heads_are_shown(api: Api, adapting):
     assert head["id"] == created.json()["entry"]["id"] and head["label"] == "Rocket" and head["threshold"] >= 0.8
     (audit, *_) = api.store.audit()
     assert audit.action == "adaptation.trained" and audit.actor == "api:admin-1"
+    detail = client.get(f"/api/v1/watchlist/{head['id']}", headers=api.headers("viewer")).json()
+    assert detail["adaptation"]["version"] == state["adaptation"]["version"]  # the entry says how it is matched
+    assert detail["adaptation"]["threshold"] == head["threshold"]
 
 
 def test_the_routes_are_documented(api: Api):

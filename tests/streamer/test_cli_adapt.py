@@ -1,0 +1,61 @@
+"""``vigil adapt``: trains the anomaly entries' heads now, stores them (audited), skips unchanged inputs, says so when
+nothing can be adapted; ``vigil watchlist show`` then says how the entry is matched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from streamer.demo.scenes import photo
+from tests.fixtures.cli import Vigil
+
+
+@pytest.fixture
+def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
+    Path("vigil.yaml").write_text(
+        f"models: {{backend: onnxruntime, cache_dir: '{model_cache_dir}', threads: 2}}\n"
+        "adaptation: {views_per_reference: 6}\n"
+    )
+    rocket = photo("rocket")
+    for number, crop in enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450]]):
+        cv2.imwrite(f"rocket-{number}.png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    cv2.imwrite("cup.png", cv2.cvtColor(photo("coffee"), cv2.COLOR_RGB2BGR))
+    return run_vigil
+
+
+def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
+    added = vigil(
+        "watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png", "--json"
+    )
+    assert added.code == 0, added.err
+    entry_id = json.loads(added.out)["entry"]["id"]
+    vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png")  # one photo: stays on cosine
+
+    trained = vigil("adapt", "--json")
+    assert trained.code == 0, trained.err
+    report = json.loads(trained.out)
+    (head,) = report["adaptation"]["entries"]  # the cup has too few photos for a head
+    assert report["outcome"] == "trained" and head["id"] == entry_id and head["threshold"] >= 0.8
+    again = json.loads(vigil("adapt", "--json").out)
+    assert again["outcome"] == "unchanged" and again["adaptation"]["version"] == report["adaptation"]["version"]
+    assert json.loads(vigil("adapt", "--force", "--json").out)["outcome"] == "trained"
+
+    shown = json.loads(vigil("watchlist", "show", entry_id[:8], "--json").out)
+    assert shown["adaptation"]["version"] == report["adaptation"]["version"]
+    assert shown["adaptation"]["threshold"] == head["threshold"]
+    table = vigil("watchlist", "show", entry_id[:8])
+    assert "matched by trained head" in table.out and report["adaptation"]["version"] in table.out
+
+
+def test_nothing_to_adapt_exits_1_and_says_why(vigil: Vigil):
+    vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png")
+    result = vigil("adapt")
+    assert result.code == 1 and "nothing" in result.out and "2 or more photos" in result.out
+
+
+def test_faces_are_not_adapted(vigil: Vigil):
+    result = vigil("adapt", "--kind", "face")
+    assert result.code == 2 and "only anomaly entries are adapted" in result.err
