@@ -26,9 +26,13 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from streamer.api.server import ApiServer
+from streamer.unknown.clusters import UnknownFaceClusterer
+from streamer.unknown.store import UnknownFaceStore
 from tests.fixtures.browser import console_errors
 from tests.streamer.api import conftest as api_fixtures
 from tests.streamer.api.conftest import Api
+from tests.streamer.unknown.scenes import FACE_THRESHOLD, see_strangers
+from watchlists.embedders import KindEmbedders
 
 # The API tests' fixtures, used here by name: the app over a real store, the scene model, an admin and a viewer token,
 # an outbox of three alerts, two cameras, served by uvicorn on a free port; and the reference photos as uploads.
@@ -472,3 +476,45 @@ def test_signing_out_forgets_the_token_and_clears_what_was_shown(
 
     assert cleared and not page.by_id("nav").is_displayed()
     assert page.api.tokens["admin"] not in page.driver.current_url
+
+
+@pytest.fixture
+def strangers(page: WebPage, tmp_path: Path, face_pipeline, face_photos, scene_embedder) -> UnknownFaceStore:
+    """The served node has seen two strangers (real face photos through the real face pipeline) and can enrol faces."""
+    store = UnknownFaceStore(tmp_path / "unknown.db")
+    see_strangers(UnknownFaceClusterer(store, face_pipeline.version, FACE_THRESHOLD), face_pipeline, face_photos)
+    page.api.context.unknown = store
+    page.api.context.embedders = KindEmbedders({"anomaly": lambda: scene_embedder, "face": lambda: face_pipeline})
+    yield store
+    store.close()
+
+
+def test_an_admin_adds_an_unknown_face_to_the_watchlist_from_its_tab(page: WebPage, strangers) -> None:
+    page.sign_in("admin")
+    page.wait(lambda: page.by_id("nav").is_displayed())
+    page.driver.find_element(By.CSS_SELECTOR, "nav button[data-view=unknown]").click()
+    cards = lambda: page.driver.find_elements(By.CSS_SELECTOR, "#unknown-clusters figure.cluster")  # noqa: E731
+    page.wait(lambda: len(cards()) == 2)
+    first = page.driver.find_element(By.CSS_SELECTOR, "figure.cluster[data-cluster='unknown-1']")
+    page.wait(
+        lambda: all(img.get_attribute("src").startswith("blob:") for img in first.find_elements(By.TAG_NAME, "img"))
+    )
+    caption = first.find_element(By.TAG_NAME, "figcaption").text
+    first.find_element(By.NAME, "label").send_keys("Grace Hopper")
+    first.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    outcome = page.wait(lambda: (t := first.find_element(By.CSS_SELECTOR, ".result").text) and "stored in" in t and t)
+    page.screenshot("unknown-faces.png")
+
+    assert "Unknown 1" in caption and "3 sighting(s)" in caption and "gate" in caption and "lobby" in caption
+    assert outcome.startswith("Unknown 1: ") and outcome.endswith("stored in Grace Hopper.")
+    (entry,) = page.api.store.list_entries("face")
+    assert entry.label == "Grace Hopper" and strangers.get("unknown-1").promoted_entry == entry.id
+
+
+def test_a_viewer_sees_the_strangers_but_not_the_form(page: WebPage, strangers) -> None:
+    page.sign_in("viewer")
+    page.wait(lambda: page.by_id("nav").is_displayed())
+    page.driver.find_element(By.CSS_SELECTOR, "nav button[data-view=unknown]").click()
+    page.wait(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "figure.cluster")) == 2)
+    forms = page.driver.find_elements(By.CSS_SELECTOR, "form.promote")
+    assert forms and not any(form.is_displayed() for form in forms)

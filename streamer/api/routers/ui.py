@@ -24,6 +24,7 @@ WEB_FILES: dict[str, tuple[str, str]] = {
     "entry.js": ("entry.js", "text/javascript; charset=utf-8"),
     "search.js": ("search.js", "text/javascript; charset=utf-8"),
     "live.js": ("live.js", "text/javascript; charset=utf-8"),
+    "unknown.js": ("unknown.js", "text/javascript; charset=utf-8"),
     "routes.js": ("routes.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
 }

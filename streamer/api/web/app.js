@@ -2,7 +2,7 @@
 // One entry's view and the changes made there live in entry.js, the footage search in search.js, the live console in
 // live.js, deep links in routes.js, all loaded after this file; they share the page's globals (classic scripts, no
 // build step): they use call, el, say, sayFailure, sayStored, path, fmtTime, fmtScore, show and state from here, and
-// this file calls forgetImages (entry.js), forgetSearch (search.js), startLive and stopLive (live.js), go and route
+// this file calls forgetImages (entry.js), forgetSearch (search.js), loadUnknown and forgetUnknown (unknown.js), startLive and stopLive (live.js), go and route
 // (routes.js). Plain DOM, no framework. Every string from the
 // server is put in the page as text (textContent or append), never as markup: labels, notes, file names and error
 // messages are user input.
@@ -177,6 +177,7 @@ function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   forgetImages();
   forgetSearch();
+  forgetUnknown();
   stopLive();
   applyRole(null);
   for (const body of document.querySelectorAll("tbody")) body.replaceChildren();
@@ -195,6 +196,7 @@ const loaders = {
   watchlist: loadEntries,
   alerts: loadAlerts,
   cameras: loadCameras,
+  unknown: () => loadUnknown(), // unknown.js loads after this file
   match: null,
   search: null,
   entry: null,
