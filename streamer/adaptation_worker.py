@@ -26,7 +26,6 @@ from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.adaptation_training import (
     HeadTrainer,
-    NothingToAdapt,
     Progress,
     TrainingCancelled,
     examples_from_store,
@@ -91,8 +90,6 @@ def train_once(
         return TrainingOutcome("unchanged", serving)
     try:
         adaptation = trainer.train(entries, rows, revision=revision, kind=kind)
-    except NothingToAdapt as exc:
-        return TrainingOutcome("nothing", detail=str(exc))
     except TrainingCancelled as exc:
         return TrainingOutcome("cancelled", detail=str(exc))
     store.save_adaptation(adaptation, actor=actor)
@@ -172,21 +169,29 @@ class AdaptationWorker:
         return (datetime.now(UTC) - current.trained_at).total_seconds() if current else float("nan")
 
     def _run(self) -> None:
+        """Decide once a second whether to train. The slot is kept current by the pipeline's index sync (every node
+        serves what any node stored); this loop only reads it."""
         trained_revision: int | None = None
         changed_at = time.monotonic()
         seen_revision: int | None = None
+        reported: Adaptation | None = None
+        unreachable = False
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             if self._stop.is_set():
                 break
             try:
-                self._slot.sync()
-                self._report_serving()
                 revision = self._store.revision()
             except StoreError as exc:
-                log.warning("adaptation not checked, the watchlist is unreachable: %s", exc)
+                if not unreachable:  # once per outage, not once a second
+                    log.warning("adaptation not checked, the watchlist is unreachable: %s", exc)
+                unreachable = True
                 continue
+            unreachable = False
+            if self._slot.current is not reported:
+                reported = self._slot.current
+                self._report_serving()
             if revision != seen_revision:
                 seen_revision, changed_at = revision, time.monotonic()
             current = self._slot.current
@@ -227,8 +232,7 @@ class AdaptationWorker:
         self.last_outcome = outcome
         self._metrics.adaptation_trainings.labels(kind=self._kind, outcome=outcome.outcome).inc()
         if outcome.outcome == "trained" and outcome.adaptation is not None:
-            self._slot.publish(outcome.adaptation)
-            self._report_serving()
+            self._slot.publish(outcome.adaptation)  # the loop reports it on its next turn
             log.info(
                 "%s adaptation %s trained in %.1f s on %d entries",
                 self._kind,
