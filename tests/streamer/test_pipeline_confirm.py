@@ -8,8 +8,6 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from streamer.demo.scenes import letterbox, photo
@@ -22,16 +20,6 @@ SIZE = (640, 360)
 ENCODING = ClipEncoding(fps=10, gop=10)  # a keyframe every second
 APPEARS_AT_S, SHOWN_S, PERIOD_S = 3.5, 2.5, 6.0  # mid-GOP; the server restarts timestamps at each loop
 APPEARANCES = 3  # every 6 s: far more often than a camera's default burst budget (6 a minute) is sized for
-
-
-@pytest.fixture(scope="module")
-def face_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Another picture of the astronaut than the camera shows: mirrored, cropped to the head, brighter."""
-    head = photo("astronaut")[0:300, 110:370][:, ::-1]
-    brighter = np.clip(head.astype(np.int16) + 25, 0, 255).astype(np.uint8)
-    path = tmp_path_factory.mktemp("faces") / "astronaut-face.png"
-    cv2.imwrite(str(path), cv2.cvtColor(brighter, cv2.COLOR_RGB2BGR))
-    return path
 
 
 class FrameLog:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import jsonschema
 import numpy as np
 import pytest
@@ -17,16 +16,6 @@ from tests.fixtures.rtsp import wait_until
 
 SIZE = (640, 360)
 ENCODING = ClipEncoding(fps=10, gop=10)
-
-
-@pytest.fixture(scope="module")
-def face_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Another picture of the astronaut than the camera shows: mirrored, cropped to the head, brighter."""
-    head = photo("astronaut")[0:300, 110:370][:, ::-1]
-    brighter = np.clip(head.astype(np.int16) + 25, 0, 255).astype(np.uint8)
-    path = tmp_path_factory.mktemp("faces") / "astronaut-face.png"
-    cv2.imwrite(str(path), cv2.cvtColor(brighter, cv2.COLOR_RGB2BGR))
-    return path
 
 
 def test_a_watchlisted_face_alerts_with_its_box_and_a_stranger_does_not(
