@@ -36,6 +36,7 @@ from streamer.config import CameraConfig, VigilConfig
 from streamer.errors import ConfigError
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
+from streamer.score_baseline import ScoreBaseline
 from streamer.sources.pyav_reader import PyAvReader
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
@@ -153,6 +154,7 @@ class ClipEvaluator:
 
     def run(self, case: ClipCase) -> ClipRun:
         store, matcher, slot = self._watchlist(case)
+        matcher.forget_camera(CAMERA)  # each clip is a camera of its own, without a past
         policy = AlertPolicy(self._config.alerts, "eval")
         scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
         run = ClipRun(case, adaptation=slot.current.version if slot and slot.current else None)
@@ -206,7 +208,8 @@ class ClipEvaluator:
             outcome = train_once(store, self._embedder, self._config.adaptation, actor="eval")
             if outcome.adaptation is not None:
                 slot.publish(outcome.adaptation)
-        matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot)
+        baseline = ScoreBaseline(self._config.adaptation.baseline_settings())
+        matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot, baseline)
         self._watchlists[key] = (store, matcher, slot)
         return self._watchlists[key]
 

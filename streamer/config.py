@@ -19,6 +19,7 @@ from engines.backends.options import BackendOptions
 from streamer.errors import ConfigError
 from streamer.logs import escape_controls
 from streamer.redaction import redact_text, scrub
+from streamer.score_baseline import BaselineSettings
 from watchlists.adaptation_training import TrainingSettings
 from watchlists.records import control_character_problem
 
@@ -351,6 +352,17 @@ class AdaptationConfig(_Section):
         " held-back negatives it is calibrated on).",
     )
     min_references: int = Field(2, ge=1, description="Entries with fewer photos are matched by cosine.")
+    rise: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="A region also alerts when its head score rose this much over what it usually scores on this"
+        " camera (0: only the heads' thresholds count).",
+    )
+    rise_floor: float = Field(0.6, ge=0.5, lt=1, description="A rise never alerts below this score.")
+
+    def baseline_settings(self) -> BaselineSettings:
+        return BaselineSettings(rise=self.rise, floor=self.rise_floor)
 
     def training_settings(self) -> TrainingSettings:
         return TrainingSettings(

@@ -9,7 +9,8 @@ where to look.
 
 Entries with a trained head (``watchlists.adaptation``, served by an ``AdaptationSlot``) are judged by it instead of
 by cosine: the head scores every region, the best region is the frame's score (a probability-like value in [0, 1])
-and the head's calibrated threshold decides. Entries without one (too few photos, enrolled since the last training,
+and the head's calibrated threshold decides, or a rise over what that region of that camera usually scores
+(``streamer.score_baseline``). Entries without one (too few photos, enrolled since the last training,
 adaptation off) keep cosine matching. Camera scopes and the enabled flag apply to both alike.
 """
 
@@ -24,6 +25,7 @@ from engines.regions import RegionEmbeddings
 from streamer.alerts.event import AlertKind
 from streamer.alerts.policy import Sighting
 from streamer.metrics import VigilMetrics
+from streamer.score_baseline import ScoreBaseline
 from streamer.sources.frame import Keyframe
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
@@ -38,6 +40,7 @@ class SceneMatcher:
         metrics: ``search_seconds{kind}`` and ``matches_total{kind}`` (one per sighting, after per-frame merging).
         top_k: candidates per query row before thresholds apply.
         adaptation: the trained heads serving now; ``None``: cosine for every entry.
+        baseline: each camera's usual head scores, which let a rise alert below a head's threshold.
     """
 
     kind = AlertKind.ANOMALY
@@ -48,8 +51,10 @@ class SceneMatcher:
         metrics: VigilMetrics,
         top_k: int = 5,
         adaptation: AdaptationSlot | None = None,
+        baseline: ScoreBaseline | None = None,
     ) -> None:
         self._index = index
+        self._baseline = baseline or ScoreBaseline()
         self._metrics = metrics
         self._top_k = top_k
         self._adaptation = adaptation
@@ -80,7 +85,7 @@ class SceneMatcher:
             rows = np.concatenate([np.arange(p * per_frame, (p + 1) * per_frame) for p in positions])
             hits = self._index.search(embeddings.vectors[rows], camera=camera, k=self._top_k)
             if adaptation is not None:
-                hits = self._with_heads(adaptation, embeddings.vectors[rows], hits, camera)
+                hits = self._with_heads(adaptation, embeddings.vectors[rows], per_frame, hits, camera)
             for offset, position in enumerate(positions):
                 frame_hits = hits[offset * per_frame : (offset + 1) * per_frame]
                 frame_boxes = embeddings.boxes[embeddings.rows(position)]
@@ -92,23 +97,32 @@ class SceneMatcher:
         return results
 
     def _with_heads(
-        self, adaptation: Adaptation, vectors: np.ndarray, hits: list[list[Match]], camera: str
+        self, adaptation: Adaptation, vectors: np.ndarray, per_frame: int, hits: list[list[Match]], camera: str
     ) -> list[list[Match]]:
-        """Replace the cosine matches of adapted entries by their heads' verdicts, row by row."""
+        """Replace the cosine matches of adapted entries by their heads' verdicts, row by row: a row matches where its
+        score reaches the head's threshold, or rose by enough over what this camera's region usually scores."""
         adapted = set(adaptation.entry_ids)
         allowed = self._index.allowed_entries(camera)
         columns = [i for i, entry_id in enumerate(adaptation.entry_ids) if entry_id in allowed]
-        scores = adaptation.scores(vectors)[:, columns] if columns else np.empty((len(vectors), 0), np.float32)
-        thresholds = adaptation.thresholds[columns]
+        scores = adaptation.scores(vectors)
         merged = []
-        for row, matches in enumerate(hits):
-            kept = [m for m in matches if m.entry_id not in adapted]
-            for column in np.flatnonzero(scores[row] >= thresholds):
-                entry_id = adaptation.entry_ids[columns[column]]
-                score = float(scores[row, column])
-                kept.append(Match(entry_id, allowed[entry_id], "anomaly", score, float(thresholds[column]), -1))
-            merged.append(kept)
+        for start in range(0, len(vectors), per_frame):
+            thresholds = self._baseline.thresholds(
+                camera, adaptation.version, vectors[start], scores[start : start + per_frame], adaptation.thresholds
+            )
+            for row in range(start, start + per_frame):
+                kept = [m for m in hits[row] if m.entry_id not in adapted]
+                for column in columns:
+                    score, threshold = float(scores[row, column]), float(thresholds[row - start, column])
+                    if score >= threshold:
+                        entry_id = adaptation.entry_ids[column]
+                        kept.append(Match(entry_id, allowed[entry_id], "anomaly", score, threshold, -1))
+                merged.append(kept)
         return merged
+
+    def forget_camera(self, camera: str) -> None:
+        """Forget what a camera's regions usually score (its stream was replaced: a restart, a new clip)."""
+        self._baseline.forget(camera)
 
     def _best_per_entry(
         self, region_hits: list[list[Match]], boxes: np.ndarray, adaptation: Adaptation | None = None

@@ -26,6 +26,7 @@ from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
+from streamer.score_baseline import ScoreBaseline
 from streamer.unknown.clusters import UnknownFaceClusterer
 from streamer.unknown.store import UnknownFaceStore, unknown_db_path
 from watchlists.adaptation_slot import AdaptationSlot
@@ -94,7 +95,9 @@ def build_pipeline(
     publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, free_space, cameras=config.cameras)
     parts = PipelineParts(
         embedder=embedder,
-        matcher=SceneMatcher(index, metrics, config.watchlist.top_k, adaptation),
+        matcher=SceneMatcher(
+            index, metrics, config.watchlist.top_k, adaptation, ScoreBaseline(config.adaptation.baseline_settings())
+        ),
         index_sync=sync_index,
         outbox=outbox,
         publisher=publisher,
