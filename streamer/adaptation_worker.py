@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 Background = Callable[[], np.ndarray]
 """Returns the cameras' archived background regions, ``(rows, dim)`` unit vectors (may be empty)."""
 
+BackgroundCameras = Callable[[], frozenset[str]]
+"""Returns the cameras that have archived background old enough to learn from."""
+
+CAMERA_CHECK_S = 60.0
+"""How often the worker looks for cameras whose background no training has seen yet."""
+
 REVISION_CHECK_EVERY = 25
 """Progress steps between two looks at the watchlist revision during a training (one cheap query each)."""
 
@@ -106,6 +112,9 @@ class AdaptationWorker:
         settings: the ``adaptation`` config section.
         metrics: ``vigil_adaptation_*``.
         background: the cameras' archived background regions.
+        background_cameras: the cameras that have some; a camera new to it triggers a training, so a new camera's
+            "normal" is learnt once its first keyframes are old enough, not at the next daily retraining.
+        camera_check_s: how often ``background_cameras`` is asked.
     """
 
     def __init__(
@@ -117,8 +126,12 @@ class AdaptationWorker:
         metrics: VigilMetrics,
         *,
         background: Background | None = None,
+        background_cameras: BackgroundCameras | None = None,
+        camera_check_s: float = CAMERA_CHECK_S,
     ) -> None:
         self._store = store
+        self._background_cameras = background_cameras
+        self._camera_check_s = camera_check_s
         self._embedder = embedder
         self._slot = slot
         self._settings = settings
@@ -176,6 +189,8 @@ class AdaptationWorker:
         seen_revision: int | None = None
         reported: Adaptation | None = None
         unreachable = False
+        learnt_cameras: frozenset[str] | None = None  # whose background the serving adaptation saw (assumed at start)
+        cameras_checked = float("-inf")
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
@@ -200,13 +215,30 @@ class AdaptationWorker:
             quiet = time.monotonic() - changed_at >= self._settings.retrain_after_s
             stale = revision != trained_revision and quiet
             due = current is not None and self._age() >= self._settings.retrain_every_h * 3600
+            cameras = learnt_cameras
+            if time.monotonic() - cameras_checked >= self._camera_check_s:
+                cameras_checked, cameras = time.monotonic(), self._cameras_with_background()
+                learnt_cameras = cameras if learnt_cameras is None else learnt_cameras
+            new_cameras = sorted(cameras - learnt_cameras) if cameras is not None and current is not None else []
             actor = self._requested_by
-            if not (stale or due or actor):
+            if not (stale or due or actor or new_cameras):
                 continue
+            if new_cameras and not (stale or due or actor):
+                log.info("adaptation: learning the normal view of camera(s) %s", ", ".join(new_cameras))
             self._requested_by = None
             outcome = self._train(actor or "service")
             if outcome.outcome in ("trained", "unchanged", "nothing"):
                 trained_revision = revision if outcome.adaptation is None else outcome.adaptation.watchlist_revision
+                learnt_cameras = cameras if cameras is not None else learnt_cameras
+
+    def _cameras_with_background(self) -> frozenset[str] | None:
+        if self._background_cameras is None or not self._settings.background:
+            return None
+        try:
+            return self._background_cameras()
+        except Exception as exc:  # the archive is optional; matching goes on without it
+            log.warning("adaptation: cannot list the archived cameras: %s", exc)
+            return None
 
     def _train(self, actor: str) -> TrainingOutcome:
         self.state = "training"

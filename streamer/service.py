@@ -136,7 +136,14 @@ def _adaptation_worker(
         limit, age = settings.max_background, settings.background_min_age_s
         return archive.background(slot.model_version, limit=limit, older_than_s=age)
 
-    return AdaptationWorker(store, model, slot, settings, metrics, background=background)
+    def background_cameras() -> frozenset[str]:
+        if archive is None:
+            return frozenset()
+        return archive.background_cameras(slot.model_version, older_than_s=settings.background_min_age_s)
+
+    return AdaptationWorker(
+        store, model, slot, settings, metrics, background=background, background_cameras=background_cameras
+    )
 
 
 def _keyframe_archive(config: VigilConfig, metrics: VigilMetrics) -> KeyframeArchive | None:

@@ -189,6 +189,17 @@ class KeyframeArchive:
         finally:
             reader.close()
 
+    def background_cameras(self, model_version: str, *, older_than_s: float) -> frozenset[str]:
+        """The cameras that ``background`` would return rows of."""
+        cutoff = datetime.now(UTC).timestamp() - older_than_s
+        with self._lock:
+            found = self._db.execute(
+                "SELECT DISTINCT camera FROM keyframes WHERE model_version = ? AND frame_time <= ?"
+                " AND regions IS NOT NULL",
+                (model_version, cutoff),
+            ).fetchall()
+        return frozenset(camera for (camera,) in found)
+
     def background(self, model_version: str, *, limit: int, older_than_s: float) -> np.ndarray:
         """Region embeddings of archived keyframes: what the cameras look like normally, for adaptation.
 

@@ -124,3 +124,40 @@ def test_unchanged_inputs_are_not_trained_again(adapted_store, scene_embedder):
     serving = adapted_store.latest_adaptation("anomaly", scene_embedder.version)
     outcome = train_once(adapted_store, scene_embedder, AdaptationConfig(**FAST), actor="test", serving=serving)
     assert outcome.outcome == "unchanged" and outcome.adaptation is serving
+
+
+def test_a_camera_with_new_archived_background_is_learnt_without_waiting_for_the_daily_retraining(
+    adapted_store, scene_embedder
+):
+    slot = AdaptationSlot(adapted_store, "anomaly", scene_embedder.version)
+    assert slot.sync()
+    cameras = {"lobby"}
+    rows = {"lobby": scene_embedder.embed([photo("coffee")])}
+
+    def background():
+        import numpy as np
+
+        return np.concatenate([rows[c] for c in sorted(cameras)])
+
+    metrics = VigilMetrics()
+    worker = AdaptationWorker(
+        adapted_store,
+        scene_embedder,
+        slot,
+        AdaptationConfig(**FAST),
+        metrics,
+        background=background,
+        background_cameras=lambda: frozenset(cameras),
+        camera_check_s=0.2,
+    )
+    worker.start()
+    try:
+        time.sleep(1.5)
+        assert worker.last_outcome is None  # the cameras seen at start count as learnt
+        rows["garage"] = scene_embedder.embed([photo("chelsea")])
+        cameras.add("garage")
+        assert wait_until(lambda: worker.last_outcome is not None, timeout=120), "the new camera was never learnt"
+    finally:
+        worker.stop()
+    assert worker.last_outcome.outcome == "trained"
+    assert slot.current.background >= 2
