@@ -208,7 +208,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     # The same network and weights, exported without its global pool so that one pass over a frame yields the
     # whole frame's and every region's embedding (engines.region_pooling). Images are embedded at input_size, as
-    # by mobilenet_v2; frames for regions at region_pooling.MAP_WIDTH wide.
+    # by mobilenet_v2; frames for regions at about region_pooling.MAP_PIXELS.
     "mobilenet_v2_pooled": ModelSpec(
         name="mobilenet_v2_pooled",
         kind="scene",

@@ -18,7 +18,7 @@ import numpy as np
 from engines.backends import BackendOptions, InferenceBackend, create_backend
 from engines.errors import EngineError
 from engines.preprocess import check_image, preprocess_images
-from engines.region_pooling import MAP_WIDTH, map_input_size, pool_windows
+from engines.region_pooling import MAP_PIXELS, map_input_size, pool_windows
 from engines.regions import Box, RegionEmbeddings, RegionGrid
 from engines.registry import ModelSpec, get_model_spec
 
@@ -60,7 +60,7 @@ class SceneEmbedder:
         self.backend = backend.name
         self.max_batch = max_batch
         self.pooled = spec.dynamic_size
-        self.map_width = MAP_WIDTH  # part of the version (engines.region_pooling); changed only to measure others
+        self.map_pixels = MAP_PIXELS  # part of the version (engines.region_pooling); changed only to measure others
         self._runtime = backend
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -124,7 +124,7 @@ class SceneEmbedder:
         """One pass per frame at ``map_input_size`` (frames of one input size batched), then every box pooled."""
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, image in enumerate(images):
-            by_size[map_input_size(image.shape[1], image.shape[0], self.map_width)].append(index)
+            by_size[map_input_size(image.shape[1], image.shape[0], self.map_pixels)].append(index)
         vectors = np.empty((len(images) * grid.per_frame, self.dim), dtype=np.float32)
         boxes = np.empty((len(images) * grid.per_frame, 4), dtype=np.int32)
         for (width, height), members in by_size.items():

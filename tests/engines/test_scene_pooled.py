@@ -24,9 +24,12 @@ def _frame(name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [((1280, 720), (576, 320)), ((1920, 1080), (576, 320)), ((720, 1280), (576, 1024))]
+    ("size", "expected"),
+    [((1280, 720), (576, 320)), ((1920, 1080), (576, 320)), ((720, 1280), (320, 576)), ((640, 480), (480, 384))],
 )
-def test_a_frame_is_shrunk_to_whole_cells_keeping_its_aspect(size: tuple[int, int], expected: tuple[int, int]) -> None:
+def test_a_frame_is_shrunk_to_whole_cells_and_a_fixed_pixel_count_keeping_its_aspect(
+    size: tuple[int, int], expected: tuple[int, int]
+) -> None:
     width, height = map_input_size(*size)
 
     assert (width, height) == expected
