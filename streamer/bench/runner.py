@@ -53,6 +53,12 @@ def _latency(quick: bool) -> list[BenchTable]:
     return [bench_latency(cameras=4, seconds=15 if quick else 60)]
 
 
+def _regions(quick: bool) -> list[BenchTable]:
+    from streamer.bench.regions import bench_regions
+
+    return [bench_regions(rounds=3 if quick else 9)]
+
+
 def _search(quick: bool) -> list[BenchTable]:
     from engines.scene import load_scene_embedder
     from streamer.bench.search import bench_enrollment, bench_search
@@ -83,10 +89,11 @@ BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
     "faces": _faces,
     "latency": _latency,
     "node": _node,
+    "regions": _regions,
     "search": _search,
     "soak": _soak,
 }
-DEFAULT = ("adaptation", "decode", "embedding", "engines", "faces", "latency", "search")
+DEFAULT = ("adaptation", "decode", "embedding", "engines", "faces", "latency", "regions", "search")
 
 
 def run_benchmarks(selected: list[str], quick: bool, output: Path) -> list[BenchTable]:

@@ -154,3 +154,19 @@ def test_a_watchlist_database_outage_keeps_matching_on_the_last_index_and_catche
                 "anomaly", "Rocket", [rocket], actor="test"
             )
         assert wait_until(lambda: running.entries("anomaly") == 2, timeout=30), "the index never caught up"
+
+
+def test_regions_pooled_from_one_pass_raise_the_alert_with_their_box_and_model(clips, rtsp_server, run_pipeline):
+    server = rtsp_server({"lobby": clips["with"]})
+    models = {"scene": "mobilenet_v2_pooled", "scene_regions": "3x2+4x3"}
+    running = run_pipeline({"lobby": server.url("lobby")}, sections={"models": models})
+
+    opened = running.recorder.wait_for(is_alert("open"), timeout=60).json()
+
+    assert opened["entry"]["label"] == LABEL and opened["model"].startswith("mobilenet_v2_pooled@")
+    assert opened["score"] >= opened["threshold"] == pytest.approx(0.8)
+    x, y, width, height = opened["bbox"]
+    assert (x, y, width, height) in RegionGrid.parse("3x2+4x3").boxes(*SIZE)
+    photo_side = round(SIZE[1] * 1.05)
+    photo_left = (SIZE[0] - photo_side) // 2
+    assert photo_left <= x + width / 2 <= photo_left + photo_side, "the reported region is not on the astronaut"
