@@ -24,7 +24,9 @@ def _adaptation(quick: bool) -> list[BenchTable]:
 def _decode(quick: bool) -> list[BenchTable]:
     from streamer.bench.decode import bench_decode
 
-    return [bench_decode(seconds=10 if quick else 60)]
+    if quick:
+        return [bench_decode(seconds=6, repeats=3, sizes=("1080p",))]
+    return [bench_decode(seconds=30, repeats=5)]
 
 
 def _embedding(quick: bool) -> list[BenchTable]:
