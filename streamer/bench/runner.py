@@ -59,8 +59,11 @@ def _search(quick: bool) -> list[BenchTable]:
     from engines.scene import load_scene_embedder
     from streamer.bench.search import bench_enrollment, bench_search
 
-    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
-    search = bench_search(sizes, queries=50 if quick else 200)
+    if quick:
+        dims = (("face", 128, 100_000), ("scene", 1280, 10_000))
+        search = bench_search((10_000, 100_000), dims=dims, queries=100, repeats=3)
+    else:
+        search = bench_search((1_000, 10_000, 100_000, 1_000_000), queries=300, repeats=5)
     enrollment = bench_enrollment(load_scene_embedder(), count=100 if quick else 1_000)
     return [search, enrollment]
 
