@@ -32,7 +32,7 @@ def _decode(quick: bool) -> list[BenchTable]:
 def _embedding(quick: bool) -> list[BenchTable]:
     from streamer.bench.embedding import bench_embedding
 
-    return [bench_embedding((1, 8) if quick else (1, 4, 8, 16), seconds=2 if quick else 8)]
+    return [bench_embedding(seconds=4 if quick else 15, repeats=3 if quick else 5)]
 
 
 def _engines(quick: bool) -> list[BenchTable]:
