@@ -52,7 +52,12 @@ def _faces(quick: bool) -> list[BenchTable]:
 def _latency(quick: bool) -> list[BenchTable]:
     from streamer.bench.latency import bench_latency
 
-    return [bench_latency(cameras=4, seconds=15 if quick else 60)]
+    if quick:
+        return [bench_latency(cameras=16, seconds=15, windows=3)]
+    regions_off = {"models": {"scene_regions": "none"}}
+    return [
+        bench_latency(cameras=16, seconds=60, windows=5, variants={"shipped defaults": {}, "regions none": regions_off})
+    ]
 
 
 def _search(quick: bool) -> list[BenchTable]:

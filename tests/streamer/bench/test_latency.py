@@ -1,0 +1,40 @@
+"""The latency benchmark: cameras' keyframes are staggered, and a short run over real RTSP and MQTT fills its row
+(the timings themselves are for ``vigil bench``, not for tests)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import av
+
+from streamer.bench.latency import GOP, bench_latency, staggered_clips
+from streamer.bench.report import median_of
+
+
+def keyframe_indices(clip: Path) -> list[int]:
+    with av.open(str(clip)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+        packets.sort(key=lambda p: p.pts)
+        return [i for i, p in enumerate(packets) if p.is_keyframe]
+
+
+def test_each_camera_keyframes_at_its_own_phase_a_gop_apart(tmp_path: Path) -> None:
+    clips = staggered_clips(tmp_path, cameras=4)
+
+    phases = [keyframe_indices(clip) for clip in clips.values()]
+
+    assert [indices[1] if indices[0] == 0 and len(indices) > 1 else None for indices in phases][1:] == [
+        round(i * GOP / 4) for i in range(1, 4)
+    ]
+    assert all(b - a == GOP for indices in phases for a, b in pairwise(indices[1:]))
+
+
+def test_a_short_run_reports_latency_from_a_real_subscriber() -> None:
+    table = bench_latency(cameras=2, seconds=6.0, windows=2)
+
+    (row,) = table.rows
+    assert row[0] == "shipped defaults" and row[1] == "1.0"
+    seen, expected = (int(n) for n in row[4].split("/"))
+    assert expected == 3 and 1 <= seen <= 4  # one matching keyframe per camera every 4 s
+    assert 0 < median_of(row[5]) <= median_of(row[6]) and float(row[7]) > 0
