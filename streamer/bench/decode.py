@@ -26,7 +26,7 @@ from streamer.bench.report import BenchTable, console, spread
 from streamer.config import CameraConfig, SampleConfig
 from streamer.devservices.clips import ClipEncoding, write_test_pattern_clip
 from streamer.devservices.rtsp_server import RtspTestServer
-from streamer.sources.pyav_reader import PyAvReader
+from streamer.sources.pyav_reader import NETWORK_OPTIONS, RTSP_OPTIONS, PyAvReader
 
 ENCODING = ClipEncoding(fps=25, gop=50, bframes=True, preset="veryfast")
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -45,8 +45,10 @@ def bench_decode(seconds: float, repeats: int = 3, sizes: tuple[str, ...] = ("72
         ["stream", "Vigil CPU-s/min", "ffmpeg CPU-s/min", "Vigil / ffmpeg", "keyframes (Vigil/ffmpeg)"],
         notes=[
             "Vigil: PyAvReader(keyframes_only) in this process, RGB conversion of each keyframe included;",
-            "ffmpeg: `ffmpeg -skip_frame nokey -rtsp_transport tcp -i URL -f null -` (no RGB conversion), a child.",
+            "ffmpeg: `ffmpeg -skip_frame nokey -i URL -f null -` (no RGB conversion), a child, with the reader's",
+            "RTSP options (TCP, video only, analyzeduration 0.5 s, probesize 100 kB).",
             "Both read the same GStreamer RTSP mount in real time, taking turns; the server's CPU is not counted.",
+            "keyframes: delivered; ffmpeg's frame-threaded decoder still holds its last ones back when it is stopped.",
         ],
     )
     if ffmpeg is None:
@@ -112,7 +114,8 @@ def _ffmpeg_cpu(ffmpeg: str, url: str, seconds: float) -> tuple[float, float, in
     ``WARMUP_S`` (its start-up, loading libraries and connecting, is left out as it is for Vigil's reader)."""
     command = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-skip_frame", "nokey",
-        "-rtsp_transport", "tcp", "-i", url, "-an", "-f", "null", "-",
+        *(arg for key, value in {**NETWORK_OPTIONS, **RTSP_OPTIONS}.items() for arg in (f"-{key}", value)),
+        "-i", url, "-an", "-f", "null", "-",
     ]  # fmt: skip
     with tempfile.TemporaryFile() as progress:
         process = subprocess.Popen(command, stdout=progress, stderr=subprocess.DEVNULL)
