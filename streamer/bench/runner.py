@@ -25,14 +25,14 @@ def _decode(quick: bool) -> list[BenchTable]:
     from streamer.bench.decode import bench_decode
 
     if quick:
-        return [bench_decode(seconds=6, repeats=3, sizes=("1080p",))]
+        return [bench_decode(seconds=5, repeats=3, sizes=("1080p",))]
     return [bench_decode(seconds=30, repeats=5)]
 
 
 def _embedding(quick: bool) -> list[BenchTable]:
     from streamer.bench.embedding import bench_embedding
 
-    return [bench_embedding(seconds=4 if quick else 15, repeats=3 if quick else 5)]
+    return [bench_embedding(seconds=3 if quick else 15, repeats=3 if quick else 5)]
 
 
 def _engines(quick: bool) -> list[BenchTable]:
