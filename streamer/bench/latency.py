@@ -20,6 +20,7 @@ import json
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -155,7 +156,7 @@ def _run(
         name,
         f"{len(mounts) * FPS / GOP:.1f}",
         f"{processed / seconds:.1f}",
-        f"{dropped:.0f}",
+        _by_reason(dropped),
         f"{len(keyframes)}/{expected:.0f}",
         spread(p50, 0),
         spread(p95, 0),
@@ -217,15 +218,21 @@ def _processed(metrics: VigilMetrics, model: str) -> float:
     return metrics.registry.get_sample_value("vigil_batch_size_sum", {"model": model}) or 0.0
 
 
-def _dropped(metrics: VigilMetrics) -> float:
-    """Keyframes dropped for any reason on any camera (backpressure, rate, errors)."""
-    return sum(
-        sample.value
-        for family in metrics.registry.collect()
-        if family.name == "vigil_frames_dropped"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    )
+def _dropped(metrics: VigilMetrics) -> Counter[str]:
+    """Keyframes dropped on every camera, by reason (backpressure, rate, errors, ...)."""
+    dropped: Counter[str] = Counter()
+    for family in metrics.registry.collect():
+        if family.name == "vigil_frames_dropped":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    dropped[sample.labels["reason"]] += int(sample.value)
+    return dropped
+
+
+def _by_reason(dropped: Counter[str]) -> str:
+    """``16 (backpressure 6, rate 10)``, or ``0``."""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(dropped.items()))
+    return f"{dropped.total()} ({reasons})" if reasons else "0"
 
 
 def alternating_clip(path: Path) -> Path:
