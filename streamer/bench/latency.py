@@ -3,7 +3,7 @@
 Every camera streams, over a real GStreamer RTSP server, a 1280x720 H.264 clip with a keyframe every 2 s that
 alternates, keyframe by keyframe, between a watchlisted photo and an unrelated one; the alert policy opens on a
 single match and closes half a second later, so each camera opens an alert every 4 s. Each camera's clip starts
-with a different lead-in (camera i's first GOP is i/16 of a GOP long), so the cameras' keyframes arrive spread over
+with a different lead-in (camera i's first GOP is 0.6 + i/16 GOPs long), so the cameras' keyframes arrive spread over
 the 2 s, as real cameras' do, instead of all at once.
 
 The clock starts when the demuxer hands over the keyframe's packet (the reader stamps ``frame_time`` there, before
@@ -52,13 +52,23 @@ GRACE_S = 10.0
 
 @dataclass(frozen=True)
 class _StaggeredEncoding(ClipEncoding):
-    """``ClipEncoding`` with one extra keyframe forced at ``first_gop`` frames: the clip's first GOP is shorter."""
+    """``ClipEncoding`` whose keyframes fall at 0, then ``first_gop`` and every ``gop`` frames after it."""
 
     first_gop: int = 0
 
     def x264_args(self) -> list[str]:
-        forced = ["-force_key_frames", f"expr:eq(n,{self.first_gop})"] if self.first_gop else []
-        return super().x264_args() + forced
+        args = super().x264_args()
+        args[args.index("-g") + 1] = str(2 * self.gop)  # the longest GOP (the first) must not get a keyframe of its own
+        args[args.index("-keyint_min") + 1] = "1"
+        first, gop = self.first_gop, self.gop
+        return [*args, "-force_key_frames", f"expr:gte(n,{first})*eq(mod(n-{first},{gop}),0)"]
+
+
+def lead_in(camera: int, cameras: int) -> int:
+    """Camera ``camera``'s first GOP in frames: between 0.6 and 1.5 GOPs, so the cameras' keyframe phases cover the
+    whole GOP while no GOP, at the start or where the server loops the clip, is so short that the sampler's
+    ``max_per_second`` (1 by default) sheds a keyframe."""
+    return GOP // 2 + 1 + round(camera * GOP / cameras)
 
 
 def bench_latency(
@@ -91,11 +101,11 @@ def bench_latency(
 
 
 def staggered_clips(folder: Path, cameras: int) -> dict[str, Path]:
-    """One clip per camera: a lead-in of ``i * GOP / cameras`` frames, then the match / other photos a GOP each."""
+    """One clip per camera: a lead-in of ``lead_in`` frames, then the match and the other photo a GOP each, twice."""
     match, other = letterbox(photo("astronaut"), SIZE, 1.0), letterbox(photo("coffee"), SIZE, 1.0)
     mounts = {}
     for camera in range(cameras):
-        lead = round(camera * GOP / cameras)
+        lead = lead_in(camera, cameras)
         frames = [other] * lead + ([match] * GOP + [other] * GOP) * 2
         encoding = _StaggeredEncoding(fps=FPS, gop=GOP, first_gop=lead)
         mounts[f"cam{camera:02d}"] = write_clip(folder / f"cam{camera:02d}.mp4", frames, encoding)
