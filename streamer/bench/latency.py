@@ -87,6 +87,7 @@ def bench_latency(
             "expected = cameras x run / 4 s; a shed keyframe never alerts; late alerts are waited for "
             f"{GRACE_S:.0f} s after the run.",
             "p50/p95: per window, median (min-max) over windows; p95 all: over every alert of the run.",
+            "processed/s: frames the scene model embedded per second (keyframes, and confirmation-burst frames).",
         ],
     )
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp_name:
