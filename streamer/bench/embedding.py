@@ -37,6 +37,7 @@ from streamer.pipeline import Pipeline
 from streamer.service import build_pipeline
 from streamer.sources.frame import Keyframe
 from watchlists.enroll import Enroller
+from watchlists.store import WatchlistStore
 
 CAMERAS = 8
 
@@ -187,7 +188,7 @@ def _config(tmp: Path, broker: MosquittoBroker) -> VigilConfig:
     )
 
 
-def _enroll(pipeline: Pipeline, store: object, tmp: Path) -> None:
+def _enroll(pipeline: Pipeline, store: WatchlistStore, tmp: Path) -> None:
     """The demo's references (a face, two scenes): with a face entry the face matcher runs, as deployed."""
     for number, reference in enumerate(REFERENCES):
         model = pipeline.face_pipeline if reference.kind == "face" else pipeline.embedder
