@@ -8,7 +8,8 @@
   ``cv2.resize``d to 224x224 and normalised with the model's mean/std, run by an ONNX Runtime session with the
   backend's session options in batches of ``models.max_batch``. No faces, no matching: the ceiling.
 
-Both are timed over the same wall time, in wall time and in CPU time (``time.process_time``: every thread of this
+Both are timed over at least the same wall time (the pipeline from one finished batch to another), in wall time and
+in CPU time (``time.process_time``: every thread of this
 process, ONNX Runtime's included), taking turns (pipeline window, bare window, ...), so the shared machine's load
 moves both alike. The ratios are taken within each turn; cells are median (min-max) over turns.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,7 +92,7 @@ class _Sample:
         self.keyframes = keyframes / wall
         self.images = keyframes * per_frame / wall
         self.per_cpu = keyframes * per_frame / cpu
-        self.cpu_ms = cpu * 1000 / max(keyframes, 1e-9)
+        self.cpu_ms = cpu * 1000 / keyframes
 
 
 class _BareOrt:
@@ -148,9 +150,7 @@ def _turns(
             feeder = threading.Thread(target=_feed, args=(pipeline, frames, stop), daemon=True)
             feeder.start()
             time.sleep(min(2.0, seconds / 2))  # warm-up: queues full, batches at their size
-            done, wall, cpu = processed(), time.perf_counter(), time.process_time()
-            time.sleep(seconds)
-            done, wall, cpu = processed() - done, time.perf_counter() - wall, time.process_time() - cpu
+            done, wall, cpu = _whole_batches(processed, seconds)
             stop.set()
             feeder.join(timeout=5)
             _drain()
@@ -159,6 +159,27 @@ def _turns(
             done, wall, cpu = bare.run_for(seconds, keyframes_per_call=8)
         theirs.append(_Sample(done, per_frame, wall, cpu))
     return ours, theirs
+
+
+def _whole_batches(processed: Callable[[], float], seconds: float, poll_s: float = 0.02) -> tuple[float, float, float]:
+    """(keyframes, wall s, CPU s) from one batch's end to another's, over at least ``seconds``.
+
+    The pipeline counts a batch's keyframes when the batch is done (8 keyframes of 7 windows each can take seconds on
+    a loaded machine), so a fixed window would count 0, 1 or 2 batches; from one batch's end to another's counts
+    exactly what was done in between.
+    """
+    marks: list[tuple[float, float, float]] = []
+    last = processed()
+    started = time.perf_counter()
+    while len(marks) < 2 or time.perf_counter() - started < seconds:
+        if time.perf_counter() - started > seconds + 120:
+            raise RuntimeError("the pipeline finished fewer than 2 batches in 2 minutes")
+        time.sleep(poll_s)
+        if (count := processed()) != last:
+            marks.append((count, time.perf_counter(), time.process_time()))
+            last = count
+    (count0, wall0, cpu0), (count1, wall1, cpu1) = marks[0], marks[-1]
+    return count1 - count0, wall1 - wall0, cpu1 - cpu0
 
 
 def _drain(window_s: float = 0.25, busy: float = 0.1, timeout_s: float = 60.0) -> None:
