@@ -26,7 +26,7 @@ def _decode(quick: bool) -> list[BenchTable]:
 
     if quick:
         return [bench_decode(seconds=5, repeats=3, sizes=("1080p",))]
-    return [bench_decode(seconds=30, repeats=5)]
+    return [bench_decode(seconds=20, repeats=3)]
 
 
 def _embedding(quick: bool) -> list[BenchTable]:
