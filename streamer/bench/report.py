@@ -56,6 +56,21 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
     return {p: float(np.percentile(values, p)) for p in points}
 
 
+def spread(values: list[float], digits: int = 2, suffix: str = "") -> str:
+    """``median (min-max)`` of interleaved repeats: one number to quote and how far the shared machine moved it."""
+    if not values:
+        return "n/a"
+    median, low, high = float(np.median(values)), min(values), max(values)
+    if len(values) == 1:
+        return f"{median:.{digits}f}{suffix}"
+    return f"{median:.{digits}f}{suffix} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def median_of(cell: str) -> float:
+    """The median back out of a ``spread`` cell (for tests and comparisons)."""
+    return float(cell.split(" ", 1)[0].rstrip("x%"))
+
+
 def machine() -> str:
     """What the absolute numbers were measured on."""
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"

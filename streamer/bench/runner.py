@@ -24,13 +24,15 @@ def _adaptation(quick: bool) -> list[BenchTable]:
 def _decode(quick: bool) -> list[BenchTable]:
     from streamer.bench.decode import bench_decode
 
-    return [bench_decode(seconds=10 if quick else 60)]
+    if quick:
+        return [bench_decode(seconds=5, repeats=3, sizes=("1080p",))]
+    return [bench_decode(seconds=20, repeats=3)]
 
 
 def _embedding(quick: bool) -> list[BenchTable]:
     from streamer.bench.embedding import bench_embedding
 
-    return [bench_embedding((1, 8) if quick else (1, 4, 8, 16), seconds=2 if quick else 8)]
+    return [bench_embedding(seconds=3 if quick else 15, repeats=3 if quick else 5)]
 
 
 def _engines(quick: bool) -> list[BenchTable]:
@@ -50,7 +52,12 @@ def _faces(quick: bool) -> list[BenchTable]:
 def _latency(quick: bool) -> list[BenchTable]:
     from streamer.bench.latency import bench_latency
 
-    return [bench_latency(cameras=4, seconds=15 if quick else 60)]
+    if quick:
+        return [bench_latency(cameras=16, seconds=15, windows=3)]
+    regions_off = {"models": {"scene_regions": "none"}}
+    return [
+        bench_latency(cameras=16, seconds=60, windows=5, variants={"shipped defaults": {}, "regions none": regions_off})
+    ]
 
 
 def _regions(quick: bool) -> list[BenchTable]:
@@ -63,8 +70,11 @@ def _search(quick: bool) -> list[BenchTable]:
     from engines.scene import load_scene_embedder
     from streamer.bench.search import bench_enrollment, bench_search
 
-    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
-    search = bench_search(sizes, queries=50 if quick else 200)
+    if quick:
+        dims = (("face", 128, 100_000), ("scene", 1280, 10_000))
+        search = bench_search((10_000, 100_000), dims=dims, queries=100, repeats=3)
+    else:
+        search = bench_search((1_000, 10_000, 100_000, 1_000_000), queries=300, repeats=5)
     enrollment = bench_enrollment(load_scene_embedder(), count=100 if quick else 1_000)
     return [search, enrollment]
 

@@ -15,8 +15,9 @@ class Keyframe:
     Attributes:
         camera: the camera's configured name.
         image: HxWx3 uint8 RGB, C-contiguous.
-        frame_time: UTC wall-clock time the frame was received (cameras' own clocks are not trusted).
-        received_at: ``time.monotonic()`` at receipt; latency is measured from here.
+        frame_time: UTC wall-clock time the frame was received (cameras' own clocks are not trusted): from a live
+            stream, when the demuxer handed over its packet, before decoding; from a paced file, when it was let go.
+        received_at: ``time.monotonic()`` at receipt (same moment); latency is measured from here.
         pts: presentation time in seconds from the stream, when the stream gives one.
         is_keyframe: the codec marked it as a keyframe (I-frame).
         burst: decoded for a confirmation burst (``streamer.sources.burst``): a frame between keyframes, decoded

@@ -13,7 +13,9 @@ rate and, with ``loop: true``, start again at the end, so a file camera behaves 
 
 Given a ``BurstSwitch``, a keyframe-only reader also decodes confirmation bursts on request
 (``streamer.sources.keyframe_decoder``). A burst frame is stamped with its own time on the camera's timeline: the
-last keyframe's arrival plus the difference in presentation time, never later than now.
+last keyframe's arrival plus the difference in presentation time, never later than now. Every other frame is
+stamped with the moment its packet came out of the demuxer (so decoding counts toward latency), or, from a paced
+file, with the moment the pacer lets it go.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class PyAvReader(ClosingReader):
         self._container: InputContainer | None = None
         self._bursts = bursts if config.is_network else None
         self._anchor: tuple[float, datetime, float] | None = None  # last keyframe's (pts, frame_time, received_at)
+        self._arrival: tuple[datetime, float] | None = None  # when the demuxer handed over the last packet
 
     def open(self) -> None:
         """Connect (or open the file) and find the video stream.
@@ -129,7 +132,10 @@ class PyAvReader(ClosingReader):
                 if self._stop.is_set():
                     return
                 watchdog.feed()
-                yield self._keyframe(frame, pts, burst)
+                # A live stream's frame was received when its packet arrived, before decoding; a paced file's when
+                # the pacer let it go.
+                arrival = self._arrival if pacer is None and self._arrival is not None else _now()
+                yield self._keyframe(frame, pts, burst, arrival)
             if self.config.is_network or not self.config.loop:
                 return  # end of stream: the worker decides whether that is the end
             container.seek(0)
@@ -157,6 +163,7 @@ class PyAvReader(ClosingReader):
                 if self._stop.is_set():
                     return
                 watchdog.check()
+                self._arrival = _now()
                 if keyframes is None:
                     yield from (DecodedFrame(frame, False) for frame in self._decode(codec, packet))
                 else:
@@ -176,9 +183,9 @@ class PyAvReader(ClosingReader):
             self._on_decode_error()
             return []
 
-    def _keyframe(self, frame: VideoFrame, pts: float | None, burst: bool) -> Keyframe:
+    def _keyframe(self, frame: VideoFrame, pts: float | None, burst: bool, arrival: tuple[datetime, float]) -> Keyframe:
         image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-        frame_time, received_at = datetime.now(UTC), time.monotonic()
+        frame_time, received_at = arrival
         if not burst:
             self._anchor = None if pts is None else (pts, frame_time, received_at)
         elif self._anchor is not None and pts is not None:
@@ -195,6 +202,11 @@ class PyAvReader(ClosingReader):
             is_keyframe=bool(frame.key_frame) and not burst,
             burst=burst,
         )
+
+
+def _now() -> tuple[datetime, float]:
+    """(UTC wall clock, ``time.monotonic()``): what a ``Keyframe`` is stamped with."""
+    return datetime.now(UTC), time.monotonic()
 
 
 def _open_error_code(exc: BaseException) -> str:

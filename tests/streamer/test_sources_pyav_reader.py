@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from itertools import islice, pairwise
 
 import pytest
@@ -40,6 +41,18 @@ def test_keyframe_only_decoding_over_rtsp_delivers_one_keyframe_per_gop(clip_fac
     assert steps(frames) and set(steps(frames)) == {0.5}  # gop 5 at 10 fps: a keyframe every half second
     assert {f.image.shape for f in frames} == {(240, 320, 3)}
     assert all(f.camera == "cam" and f.frame_time.tzinfo is not None for f in frames)
+
+
+def test_a_live_keyframe_is_stamped_when_its_packet_arrived_so_latency_includes_its_decoding(clip_factory, rtsp_server):
+    server = rtsp_server({"cam": clip_factory(width=1280, height=720, seconds=3, fps=10, gop=10)})
+    handed_over = []
+
+    with PyAvReader("cam", camera(server.url("cam")), threading.Event(), lambda: None) as reader:
+        for frame in islice(reader.frames(), 3):
+            handed_over.append(time.monotonic() - frame.received_at)
+
+    # decoding a 720p keyframe and converting it to RGB takes milliseconds; a stamp taken after them would be ~0
+    assert min(handed_over) > 0.001
 
 
 @pytest.mark.parametrize("bframes", [True, False])
