@@ -41,6 +41,7 @@ from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
+from streamer.sources.open_slots import OpenSlots, default_open_slots
 from streamer.sources.status import CameraStatus
 from streamer.unknown.clusters import UnknownFaceClusterer
 from watchlists.errors import StoreError
@@ -88,8 +89,17 @@ class Pipeline:
         self._regions = RegionGrid.parse(config.models.scene_regions)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
+        open_slots = OpenSlots(default_open_slots())  # 32 cameras opening at once miss their open timeouts
         self._cameras = [
-            CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics, bursts=config.confirm.enabled)
+            CameraWorker(
+                name,
+                cam,
+                self.submit,
+                self._on_camera_status,
+                parts.metrics,
+                bursts=config.confirm.enabled,
+                open_slots=open_slots,
+            )
             for name, cam in config.cameras.items()
             if cam.enabled
         ]
