@@ -48,6 +48,21 @@ class SampleConfig(_Section):
 
     keyframes_only: bool = Field(True, description="Decode and keep only keyframes (I-frames): 10x+ cheaper.")
     max_per_second: float = Field(1.0, gt=0, le=60, description="Upper bound on frames sampled per second.")
+    skip_unchanged: bool = Field(
+        True,
+        description="A keyframe that shows the same picture as the camera's last matched one reuses its sightings"
+        " instead of being embedded and searched for faces again (streamer.unchanged).",
+    )
+    change_threshold: float = Field(
+        6.0,
+        ge=0,
+        le=255,
+        description="Unchanged means no 16x16-pixel cell's mean colour moved by more than this many levels (of 255)"
+        " since the last matched keyframe; 0 matches every keyframe that is not pixel-identical.",
+    )
+    unchanged_refresh_s: float = Field(
+        10.0, gt=0, description="Match a keyframe at least this often even when the picture has not changed."
+    )
 
 
 class ReconnectConfig(_Section):

@@ -43,6 +43,7 @@ from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
 from streamer.sources.open_slots import OpenSlots, default_open_slots
 from streamer.sources.status import CameraStatus
+from streamer.unchanged import MatchContext, UnchangedKeyframes
 from streamer.unknown.clusters import UnknownFaceClusterer
 from watchlists.errors import StoreError
 from watchlists.index import WatchlistIndex
@@ -85,6 +86,7 @@ class Pipeline:
         self._metrics = parts.metrics
         self._sampler = KeyframeSampler({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
+        self._unchanged = UnchangedKeyframes({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
@@ -223,6 +225,39 @@ class Pipeline:
             log.warning("watchlist not synced, matching goes on with the last index: %s", exc)
 
     def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
+        """Match the batch (a keyframe showing its camera's last matched picture reuses its sightings: see
+        ``streamer.unchanged``), then let the policy observe every frame's sightings."""
+        context = self._match_context()
+        verdicts = [self._unchanged.check(frame, context) for frame in batch]
+        found = iter(self._match([frame for frame, v in zip(batch, verdicts, strict=True) if v.reused is None]))
+        events: list[tuple[AlertEvent, Keyframe | None]] = []
+        for frame, verdict in zip(batch, verdicts, strict=True):
+            sightings = verdict.reused
+            if sightings is None:
+                sightings = next(found)
+                self._unchanged.remember(frame, verdict, context, sightings)
+            for event in self._policy.observe(
+                frame.camera,
+                frame.frame_time,
+                frame.size,
+                frame.received_at,
+                sightings,
+                self._parts.embedder.version,
+            ):
+                events.append((event, frame))
+            self._ask_for_burst(frame.camera, sightings)
+        return events
+
+    def _match_context(self) -> MatchContext:
+        adaptation = self._parts.adaptation
+        return MatchContext(
+            tuple(index.revision for index in self._parts.indexes), adaptation.serving if adaptation else None
+        )
+
+    def _match(self, batch: list[Keyframe]) -> list[list[Sighting]]:
+        """Scene and face sightings of each frame: embed, archive, search."""
+        if not batch:
+            return []
         embedder = self._parts.embedder
         started = time.perf_counter()
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
@@ -235,19 +270,7 @@ class Pipeline:
             archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
         faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
-        events: list[tuple[AlertEvent, Keyframe | None]] = []
-        for frame, scene_sightings, face_sightings in zip(batch, scene, faces, strict=True):
-            for event in self._policy.observe(
-                frame.camera,
-                frame.frame_time,
-                frame.size,
-                frame.received_at,
-                scene_sightings + face_sightings,
-                embedder.version,
-            ):
-                events.append((event, frame))
-            self._ask_for_burst(frame.camera, scene_sightings + face_sightings)
-        return events
+        return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, faces, strict=True)]
 
     def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
         """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all
