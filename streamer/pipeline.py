@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -112,6 +113,9 @@ class Pipeline:
             backlogged=lambda: self._batcher.pending() >= config.batch.max_batch,
         )
         self._latest = LatestKeyframes()
+        # Faces are matched on a thread of their own while the scene network runs: two single-threaded networks at
+        # once keep a small node's cores busier than one network's intra-op threads (issue 13).
+        self._faces_thread = ThreadPoolExecutor(1, thread_name_prefix="faces") if parts.face_matcher else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
@@ -171,6 +175,8 @@ class Pipeline:
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
             log.warning("inference thread did not stop within %.1fs", timeout)
+        if self._faces_thread is not None:
+            self._faces_thread.shutdown(wait=not self._thread.is_alive())
         self._parts.publisher.stop(drain_timeout=timeout)
         self._parts.outbox.close()
         if self._parts.archive is not None:
@@ -258,7 +264,8 @@ class Pipeline:
         """Scene and face sightings of each frame: embed, archive, search."""
         if not batch:
             return []
-        embedder = self._parts.embedder
+        embedder, face_matcher = self._parts.embedder, self._parts.face_matcher
+        faces = self._faces_thread.submit(face_matcher.match, batch) if self._faces_thread and face_matcher else None
         started = time.perf_counter()
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
@@ -269,8 +276,8 @@ class Pipeline:
             regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)[kept]
             archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
-        faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
-        return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, faces, strict=True)]
+        found = faces.result() if faces is not None else [[] for _ in batch]
+        return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
 
     def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
         """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all

@@ -5,9 +5,9 @@ cameras spread evenly over the period. A pool of decode threads (one per core) d
 camera's decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest dropped when it is full,
 as the service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms),
 judges whether each shows its camera's last matched picture (``streamer.unchanged``: then its sightings are reused
-and nothing below runs for it), crops the others into the 3x2 region grid, preprocesses, runs the scene network,
-finds and embeds faces (the service's defaults: faces on, as while the face watchlist holds entries), searches the
-watchlist and feeds the alert policy.
+and nothing below runs for it), crops the others into the 3x2 region grid, preprocesses and runs the scene network
+while a second thread finds and embeds their faces (the service's defaults: faces on, as while the face watchlist
+holds entries), searches the watchlist and feeds the alert policy.
 
 What the cameras show is a parameter, ``changing``: the share of each camera's keyframes that show a new picture
 (1.0: every keyframe a different photo, the worst case; 0.25: something moves in one keyframe in four). A keyframe
@@ -43,6 +43,7 @@ from streamer.bench.node_stages import (
     ClipDecoder,
     StageClock,
     alert_policy,
+    backend_options,
     embed_frames,
     face_stage,
     keyframe_clip,
@@ -116,6 +117,7 @@ class NodeReplay:
         self.skip_unchanged = self._unchanged is not None
         self._context = _one_watchlist() if self._unchanged is not None else None
         self.matched = 0  # keyframes matched so far
+        self._faces_thread = ThreadPoolExecutor(1, thread_name_prefix="faces")  # beside the scene network, as served
         self._last_scores: dict[str, list[list[float]]] = {}  # camera -> its last matched keyframe's region scores
 
     def cost_per_keyframe(self, frames: int = 8) -> tuple[float, float]:
@@ -207,6 +209,11 @@ class NodeReplay:
                 done = time.monotonic()
                 result.latencies_ms.extend((done - t[1]) * 1000 for t in taken)
 
+    def _find_faces(self, frames: list[np.ndarray], clock: StageClock) -> None:
+        if self.faces is not None:
+            with clock.timing("faces"):
+                self.faces(frames)
+
     def _infer(self, cameras: list[str], frames: list[np.ndarray], clock: StageClock, times: list[float]) -> None:
         """What the inference thread does for a batch: judge change, match what changed, vote on all of it."""
         keyframes = [
@@ -219,10 +226,9 @@ class NodeReplay:
         fresh = [p for p, verdict in enumerate(verdicts) if verdict is None or verdict.reused is None]
         self.matched += len(fresh)
         if fresh:
+            faces = self._faces_thread.submit(self._find_faces, [frames[p] for p in fresh], clock)
             vectors = embed_frames(self.backend, [frames[p] for p in fresh], clock)
-            if self.faces is not None:
-                with clock.timing("faces"):
-                    self.faces([frames[p] for p in fresh])
+            faces.result()
             with clock.timing("search"):
                 hits = self.search(vectors)
             for offset, position in enumerate(fresh):
@@ -303,14 +309,16 @@ def _table(trials: list[TrialResult], passed: int, replay: NodeReplay, decode_s:
         ["cameras", "keyframes", "matched", "drops", *(f"{s} util" for s in STAGES), "p50 ms", "p95 ms"],
         notes=[
             f"engine: {replay.backend_label}, MobileNetV2 on the frame + 3x2 regions (7 crops per keyframe), "
-            f"threads {replay.threads or 'all'}; {replay.faces_label}; search: {replay.search_label}; "
+            f"{backend_options(replay.threads).threads or 'all'} thread(s) per CPU network; "
+            f"{replay.faces_label}; search: {replay.search_label}; "
             f"policy: {'run' if replay.policy else 'not run (pydantic missing)'}.",
             f"content: {replay.changing:.0%} of each camera's keyframes show a new picture, the others repeat it; "
             f"unchanged keyframes {'reuse their sightings' if replay.skip_unchanged else 'are matched anyway'}.",
             f"decode: {replay.decode_threads} threads, 1280x720 Motion-JPEG keyframes from a file; measured cost "
             f"{decode_s * 1000:.1f} ms decode, {infer_s * 1000:.1f} ms change+preprocess+engine+faces+search per "
             "matched keyframe.",
-            "util: decode over its threads; the other stages share one inference thread (their sum is its load).",
+            "util: decode over its threads; faces run on a thread of their own beside the scene network (as in the "
+            "service), the other stages share the inference thread.",
         ],
     )
     for t in sorted(trials, key=lambda t: t.cameras):

@@ -89,8 +89,17 @@ class ClipDecoder:
 
 
 def backend_options(threads: int = 0) -> BackendOptions:
-    """What the service's defaults give the backends here: fp16 and large batches on a GPU; ``threads`` on a CPU."""
-    return BackendOptions(precision="fp16", max_batch=256) if cuda_available() else BackendOptions(threads=threads)
+    """What the service's defaults give the backends here: fp16 and large batches on a GPU; on a CPU ``threads``
+    as ``models.threads`` means it (0 = auto: half the cores each), where the config types are installed."""
+    if cuda_available():
+        return BackendOptions(precision="fp16", max_batch=256)
+    try:
+        from streamer.config import ModelsConfig
+
+        threads = ModelsConfig(threads=threads).cpu_threads()
+    except ImportError:
+        pass
+    return BackendOptions(threads=threads)
 
 
 def scene_backend(threads: int = 0) -> tuple[InferenceBackend, str]:
