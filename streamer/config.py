@@ -50,8 +50,8 @@ class SampleConfig(_Section):
     max_per_second: float = Field(1.0, gt=0, le=60, description="Upper bound on frames sampled per second.")
     skip_unchanged: bool = Field(
         True,
-        description="A keyframe that shows the same picture as the camera's last matched one reuses its sightings"
-        " instead of being embedded and searched for faces again (streamer.unchanged).",
+        description="A keyframe that shows the same picture as the camera's last matched one, when that matched"
+        " nothing, is not embedded or searched for faces again (streamer.unchanged).",
     )
     change_threshold: float = Field(
         6.0,

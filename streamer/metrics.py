@@ -63,8 +63,8 @@ class VigilMetrics:
         )
         self.keyframes_unchanged = Counter(
             "vigil_keyframes_unchanged",
-            "Sampled keyframes that showed the same picture as their camera's last matched one: its sightings were"
-            " reused, nothing was embedded or detected (sample.skip_unchanged).",
+            "Sampled keyframes that showed the same picture as their camera's last matched one, which matched"
+            " nothing: not embedded, no face detection (sample.skip_unchanged).",
             ["camera"],
             registry=r,
         )

@@ -1,13 +1,16 @@
-"""Keyframes that show the same picture as their camera's last matched one are not matched again.
+"""Keyframes that show the same empty picture as their camera's last matched one are not matched again.
 
 Most of a surveillance camera's keyframes show a scene where nothing moved, and matching one costs the scene network
 on the frame and its regions plus MTCNN over the whole frame (~300-400 ms of CPU at 720p with faces on): the same
 picture gives the same sightings. So each keyframe is first reduced to a signature, the mean colour of every
 16x16-pixel cell (one area resize, ~0.7 ms at 720p), and when no cell moved by more than ``sample.change_threshold``
-levels since the camera's last *matched* keyframe, that keyframe's sightings are passed on again: the alert policy
-sees them as before, so an open alert stays open and a closed one stays closed, without embedding or detecting
-anything. Comparing with the last matched keyframe, not the previous one, means a slow change (a shadow, a door
-opening slowly) adds up until it counts.
+levels since the camera's last *matched* keyframe, and that one yielded no sighting (not even a near candidate),
+the keyframe is not matched: its (empty) sightings go to the alert policy as before, without embedding or detecting
+anything. A camera with something in view is matched at every keyframe: the vote and the confirmation bursts
+were designed around fresh evidence from each frame (a borderline score is a new draw on each keyframe), and an
+open alert is kept alive or closed by what each keyframe really shows. So the saving is on what most cameras show
+most of the time: an empty scene. Comparing with the last matched keyframe, not the previous one, means a slow
+change (a shadow, a door opening slowly) adds up until it counts.
 
 Reuse is bounded three ways: ``sample.unchanged_refresh_s`` after the last match a keyframe is matched anyway;
 a change of the watchlist (any index's revision) or of the adaptation heads served invalidates every camera's
@@ -107,6 +110,11 @@ class UnchangedKeyframes:
         return Verdict(list(last.sightings), current)
 
     def remember(self, frame: Keyframe, verdict: Verdict, context: MatchContext, sightings: list[Sighting]) -> None:
-        """Keep what a matched frame yielded, for the unchanged keyframes after it."""
-        if verdict.reused is None and verdict.signature is not None:
-            self._last[frame.camera] = _Matched(verdict.signature, frame.received_at, context, list(sightings))
+        """Keep a matched frame that yielded nothing as its camera's reference; one that yielded sightings (near
+        candidates included) is no reference: a camera with something in view is matched at every keyframe."""
+        if verdict.reused is not None or verdict.signature is None:
+            return
+        if sightings:  # something is in view: its next keyframes are matched, each one fresh evidence for the vote
+            self._last.pop(frame.camera, None)
+        else:
+            self._last[frame.camera] = _Matched(verdict.signature, frame.received_at, context, [])

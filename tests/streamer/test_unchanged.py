@@ -1,7 +1,9 @@
-"""A keyframe showing its camera's last matched picture reuses its sightings; any face MTCNN can find is a change."""
+"""A keyframe showing its camera's last matched, empty picture is not matched again; any face MTCNN can find is a
+change, and a camera with something in view is matched at every keyframe."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import cv2
@@ -48,14 +50,14 @@ def matched_once(gate: UnchangedKeyframes, frame: Keyframe, sightings: list[Sigh
     gate.remember(frame, verdict, CONTEXT, sightings)
 
 
-def test_the_same_scene_with_noise_reuses_the_last_sightings_and_is_counted(background):
+def test_the_same_empty_scene_with_noise_is_not_matched_again_and_is_counted(background):
     metrics = VigilMetrics(cameras=["lobby"])
     gate = UnchangedKeyframes({}, metrics)
-    matched_once(gate, keyframe(noisy(background, 0), 0.0), [FIRE])
+    matched_once(gate, keyframe(noisy(background, 0), 0.0), [])
 
     reused = [gate.check(keyframe(noisy(background, seed), 2.0 * seed), CONTEXT).reused for seed in (1, 2, 3, 4)]
 
-    assert reused == [[FIRE]] * 4
+    assert reused == [[]] * 4
     assert metrics.registry.get_sample_value("vigil_keyframes_unchanged_total", {"camera": "lobby"}) == 4
 
 
@@ -74,9 +76,18 @@ def test_the_smallest_face_mtcnn_finds_is_a_change_wherever_it_appears(backgroun
     assert found == 1  # the face is one MTCNN finds at that size: the gate is not looser than the detector
 
 
+def test_a_camera_with_something_in_view_is_matched_at_every_keyframe(background):
+    """Sightings and near candidates are fresh evidence on each keyframe (the vote, bursts, an open alert's life)."""
+    gate = UnchangedKeyframes({}, VigilMetrics())
+    for at, sightings in enumerate([[FIRE], [FIRE], [dataclasses.replace(FIRE, near=True)], [FIRE]]):
+        matched_once(gate, keyframe(background, float(at)), sightings)
+    matched_once(gate, keyframe(background, 4.0), [])  # it left (or the alert's scene is empty again)
+    assert gate.check(keyframe(background, 5.0), CONTEXT).reused == []
+
+
 def test_a_slow_change_adds_up_against_the_last_matched_keyframe(background):
     gate = UnchangedKeyframes({}, VigilMetrics())
-    matched_once(gate, keyframe(background, 0.0), [FIRE])
+    matched_once(gate, keyframe(background, 0.0), [])
     verdicts = []
     for step in range(1, 6):  # 2 levels brighter per keyframe: each one alone is well under the threshold
         brighter = np.clip(background.astype(np.int16) + 2 * step, 0, 255).astype(np.uint8)
@@ -86,19 +97,19 @@ def test_a_slow_change_adds_up_against_the_last_matched_keyframe(background):
 
 def test_bursts_a_changed_watchlist_the_refresh_interval_and_a_camera_with_it_off_are_matched(background):
     gate = UnchangedKeyframes({"off": SampleConfig(skip_unchanged=False)}, VigilMetrics())
-    matched_once(gate, keyframe(background, 0.0), [FIRE])
-    matched_once(gate, keyframe(background, 0.0, camera="off"), [FIRE])
+    matched_once(gate, keyframe(background, 0.0), [])
+    matched_once(gate, keyframe(background, 0.0, camera="off"), [])
 
     assert gate.check(keyframe(background, 1.0, burst=True), CONTEXT).reused is None
     assert gate.check(keyframe(background, 1.0), MatchContext((1, 2))).reused is None
     assert gate.check(keyframe(background, 1.0), MatchContext((1, 1), adaptation=object())).reused is None
     assert gate.check(keyframe(background, 10.0), CONTEXT).reused is None
     assert gate.check(keyframe(background, 1.0, camera="off"), CONTEXT).reused is None
-    assert gate.check(keyframe(background, 9.9), CONTEXT).reused == [FIRE]
+    assert gate.check(keyframe(background, 9.9), CONTEXT).reused == []
 
 
 def test_cameras_are_judged_against_their_own_last_keyframe(background):
     gate = UnchangedKeyframes({}, VigilMetrics())
-    matched_once(gate, keyframe(background, 0.0, camera="a"), [FIRE])
+    matched_once(gate, keyframe(background, 0.0, camera="a"), [])
     assert gate.check(keyframe(background, 1.0, camera="b"), CONTEXT).reused is None
-    assert gate.check(keyframe(background, 1.0, camera="a"), CONTEXT).reused == [FIRE]
+    assert gate.check(keyframe(background, 1.0, camera="a"), CONTEXT).reused == []
