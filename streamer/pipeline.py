@@ -231,8 +231,8 @@ class Pipeline:
             log.warning("watchlist not synced, matching goes on with the last index: %s", exc)
 
     def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
-        """Match the batch (a keyframe showing its camera's last matched picture reuses its sightings: see
-        ``streamer.unchanged``), then let the policy observe every frame's sightings."""
+        """Match the batch (but keyframes showing their camera's last matched, empty picture: ``streamer.unchanged``),
+        then let the policy observe every frame's sightings."""
         context = self._match_context()
         verdicts = [self._unchanged.check(frame, context) for frame in batch]
         found = iter(self._match([frame for frame, v in zip(batch, verdicts, strict=True) if v.reused is None]))
