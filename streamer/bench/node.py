@@ -11,7 +11,8 @@ holds entries), searches the watchlist and feeds the alert policy.
 
 What the cameras show is a parameter, ``changing``: the share of each camera's keyframes that show a new picture
 (1.0: every keyframe a different photo, the worst case; 0.25: something moves in one keyframe in four). A keyframe
-that does not change repeats its camera's last picture (its decode is still paid).
+that does not change repeats its camera's last picture (its decode is still paid); one that changes shows the next
+decoded photo shifted sideways by an amount that differs from the camera's previous keyframe's.
 
 A keyframe is dropped when its queue overflows, when its decode starts a whole period late (the next
 one is already due), or when it is still waiting once the trial has drained for a period.
@@ -157,8 +158,8 @@ class NodeReplay:
             with clock.timing("decode"):
                 frame = self.decoder.next_frame()
             changes = k == 0 or int((k + 1) * self.changing) > int(k * self.changing)  # evenly, a share `changing`
-            if changes:
-                shown[camera] = frame
+            if changes:  # the clip's photo, moved: a camera's decodes can fall on the same photo of the loop
+                frame = shown[camera] = np.roll(frame, (k * 37) % 400, axis=1)
             else:
                 frame = shown.get(camera, frame)
             with lock:
