@@ -49,6 +49,21 @@ class SampleConfig(_Section):
 
     keyframes_only: bool = Field(True, description="Decode and keep only keyframes (I-frames): 10x+ cheaper.")
     max_per_second: float = Field(1.0, gt=0, le=60, description="Upper bound on frames sampled per second.")
+    skip_unchanged: bool = Field(
+        True,
+        description="A keyframe that shows the same picture as the camera's last matched one, when that matched"
+        " nothing, is not embedded or searched for faces again (streamer.unchanged).",
+    )
+    change_threshold: float = Field(
+        6.0,
+        ge=0,
+        le=255,
+        description="Unchanged means no 16x16-pixel cell's mean colour moved by more than this many levels (of 255)"
+        " since the last matched keyframe; 0 matches every keyframe that is not pixel-identical.",
+    )
+    unchanged_refresh_s: float = Field(
+        10.0, gt=0, description="Match a keyframe at least this often even when the picture has not changed."
+    )
 
 
 class ReconnectConfig(_Section):
@@ -102,7 +117,12 @@ class ModelsConfig(_Section):
         True, description="Detect and match faces (costs CPU only while the watchlist holds face entries)."
     )
     cache_dir: Path | None = Field(None, description="Exported models; default ~/.cache/vigil/models.")
-    threads: int = Field(0, ge=0, description="Intra-op threads for CPU backends; 0 = all cores.")
+    threads: int = Field(
+        0,
+        ge=0,
+        description="Intra-op threads per network on CPU backends; 0 = auto: half the cores, at least 1 (the scene"
+        " and face networks run side by side, so together they use every core).",
+    )
     scene_regions: str = Field(
         "3x2",
         pattern=r"^(none|[1-8]x[1-8](\+[1-8]x[1-8]){0,2})$",
@@ -126,10 +146,16 @@ class ModelsConfig(_Section):
             raise ValueError(f"calibration_images: folder not found: {self.calibration_images}")
         return self
 
+    def cpu_threads(self) -> int:
+        """``threads``, with 0 resolved: on 2 shared cores, 1 thread per network cost a third less CPU per keyframe
+        than letting each use every core (issue 13), since two networks with all cores' threads each oversubscribe
+        them and spin."""
+        return self.threads or max(1, (os.cpu_count() or 1) // 2)
+
     def backend_options(self) -> BackendOptions:
         """The engine-side options these settings mean (``engines.backends.create_backend``)."""
         return BackendOptions(
-            threads=self.threads,
+            threads=self.cpu_threads(),
             precision=self.precision,
             max_batch=self.max_batch,
             cuda_graphs=self.cuda_graphs,

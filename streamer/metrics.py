@@ -61,6 +61,13 @@ class VigilMetrics:
         self.keyframes_sampled = Counter(
             "vigil_keyframes_sampled", "Frames the sampler passed on for embedding.", ["camera"], registry=r
         )
+        self.keyframes_unchanged = Counter(
+            "vigil_keyframes_unchanged",
+            "Sampled keyframes that showed the same picture as their camera's last matched one, which matched"
+            " nothing: not embedded, no face detection (sample.skip_unchanged).",
+            ["camera"],
+            registry=r,
+        )
         self.frames_dropped = Counter(
             "vigil_frames_dropped",
             "Frames dropped, by reason (rate, backpressure, decode_error).",

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,7 +42,9 @@ from streamer.metrics import VigilMetrics
 from streamer.sampler import KeyframeSampler
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
+from streamer.sources.open_slots import OpenSlots, default_open_slots
 from streamer.sources.status import CameraStatus
+from streamer.unchanged import MatchContext, UnchangedKeyframes
 from streamer.unknown.clusters import UnknownFaceClusterer
 from watchlists.errors import StoreError
 from watchlists.index import WatchlistIndex
@@ -84,12 +87,22 @@ class Pipeline:
         self._metrics = parts.metrics
         self._sampler = KeyframeSampler({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._batcher = CrossCameraBatcher(config.batch, parts.metrics)
+        self._unchanged = UnchangedKeyframes({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
+        open_slots = OpenSlots(default_open_slots())  # 32 cameras opening at once miss their open timeouts
         self._cameras = [
-            CameraWorker(name, cam, self.submit, self._on_camera_status, parts.metrics, bursts=config.confirm.enabled)
+            CameraWorker(
+                name,
+                cam,
+                self.submit,
+                self._on_camera_status,
+                parts.metrics,
+                bursts=config.confirm.enabled,
+                open_slots=open_slots,
+            )
             for name, cam in config.cameras.items()
             if cam.enabled
         ]
@@ -100,6 +113,9 @@ class Pipeline:
             backlogged=lambda: self._batcher.pending() >= config.batch.max_batch,
         )
         self._latest = LatestKeyframes()
+        # Faces are matched on a thread of their own while the scene network runs: two single-threaded networks at
+        # once keep a small node's cores busier than one network's intra-op threads (issue 13).
+        self._faces_thread = ThreadPoolExecutor(1, thread_name_prefix="faces") if parts.face_matcher else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
 
@@ -159,6 +175,8 @@ class Pipeline:
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
             log.warning("inference thread did not stop within %.1fs", timeout)
+        if self._faces_thread is not None:
+            self._faces_thread.shutdown(wait=not self._thread.is_alive())
         self._parts.publisher.stop(drain_timeout=timeout)
         self._parts.outbox.close()
         if self._parts.archive is not None:
@@ -213,7 +231,41 @@ class Pipeline:
             log.warning("watchlist not synced, matching goes on with the last index: %s", exc)
 
     def _process(self, batch: list[Keyframe]) -> list[tuple[AlertEvent, Keyframe | None]]:
-        embedder = self._parts.embedder
+        """Match the batch (but keyframes showing their camera's last matched, empty picture: ``streamer.unchanged``),
+        then let the policy observe every frame's sightings."""
+        context = self._match_context()
+        verdicts = [self._unchanged.check(frame, context) for frame in batch]
+        found = iter(self._match([frame for frame, v in zip(batch, verdicts, strict=True) if v.reused is None]))
+        events: list[tuple[AlertEvent, Keyframe | None]] = []
+        for frame, verdict in zip(batch, verdicts, strict=True):
+            sightings = verdict.reused
+            if sightings is None:
+                sightings = next(found)
+                self._unchanged.remember(frame, verdict, context, sightings)
+            for event in self._policy.observe(
+                frame.camera,
+                frame.frame_time,
+                frame.size,
+                frame.received_at,
+                sightings,
+                self._parts.embedder.version,
+            ):
+                events.append((event, frame))
+            self._ask_for_burst(frame.camera, sightings)
+        return events
+
+    def _match_context(self) -> MatchContext:
+        adaptation = self._parts.adaptation
+        return MatchContext(
+            tuple(index.revision for index in self._parts.indexes), adaptation.serving if adaptation else None
+        )
+
+    def _match(self, batch: list[Keyframe]) -> list[list[Sighting]]:
+        """Scene and face sightings of each frame: embed, archive, search."""
+        if not batch:
+            return []
+        embedder, face_matcher = self._parts.embedder, self._parts.face_matcher
+        faces = self._faces_thread.submit(face_matcher.match, batch) if self._faces_thread and face_matcher else None
         started = time.perf_counter()
         embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
@@ -224,20 +276,8 @@ class Pipeline:
             regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)[kept]
             archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
-        faces = self._parts.face_matcher.match(batch) if self._parts.face_matcher else [[] for _ in batch]
-        events: list[tuple[AlertEvent, Keyframe | None]] = []
-        for frame, scene_sightings, face_sightings in zip(batch, scene, faces, strict=True):
-            for event in self._policy.observe(
-                frame.camera,
-                frame.frame_time,
-                frame.size,
-                frame.received_at,
-                scene_sightings + face_sightings,
-                embedder.version,
-            ):
-                events.append((event, frame))
-            self._ask_for_burst(frame.camera, scene_sightings + face_sightings)
-        return events
+        found = faces.result() if faces is not None else [[] for _ in batch]
+        return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
 
     def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
         """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all

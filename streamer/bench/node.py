@@ -4,8 +4,17 @@ Each trial replays N cameras from a file (no network) in real time: camera c's k
 cameras spread evenly over the period. A pool of decode threads (one per core) decodes each keyframe when due; a
 camera's decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest dropped when it is full,
 as the service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms),
-crops each into the 3x2 region grid, preprocesses, runs the scene network, searches the watchlist and feeds the
-alert policy. A keyframe is dropped when its queue overflows, when its decode starts a whole period late (the next
+judges whether each shows its camera's last matched picture, one that matched nothing (``streamer.unchanged``: then
+nothing below runs for it), crops the others into the 3x2 region grid, preprocesses and runs the scene network
+while a second thread finds and embeds their faces (the service's defaults: faces on, as while the face watchlist
+holds entries), searches the watchlist and feeds the alert policy.
+
+What the cameras show is a parameter, ``changing``: the share of each camera's keyframes that show a new picture
+(1.0: every keyframe a different photo, the worst case; 0.25: something moves in one keyframe in four). A keyframe
+that does not change repeats its camera's last picture (its decode is still paid); one that changes shows the next
+decoded photo shifted sideways by an amount that differs from the camera's previous keyframe's.
+
+A keyframe is dropped when its queue overflows, when its decode starts a whole period late (the next
 one is already due), or when it is still waiting once the trial has drained for a period.
 
 The first N comes from the stages' measured cost per keyframe; trials then search (double while sustained, bisect
@@ -25,7 +34,9 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,19 +44,26 @@ from streamer.bench.node_stages import (
     ClipDecoder,
     StageClock,
     alert_policy,
+    backend_options,
     embed_frames,
+    face_stage,
     keyframe_clip,
     reference_embedding,
     scene_backend,
     watchlist_search,
 )
 from streamer.bench.report import BenchTable, console, percentiles
+from streamer.sources.frame import Keyframe
+
+if TYPE_CHECKING:
+    from streamer.alerts.policy import Sighting
+    from streamer.unchanged import MatchContext, UnchangedKeyframes
 
 PERIOD_S = 2.0
 QUEUE = 4
 MAX_FRAMES = 32
 MAX_WAIT_S = 0.05
-STAGES = ("decode", "preprocess", "engine", "search", "policy")
+STAGES = ("decode", "change", "preprocess", "engine", "faces", "search", "policy")
 
 
 @dataclass
@@ -56,6 +74,7 @@ class TrialResult:
     wall_s: float
     busy: dict[str, float]
     latencies_ms: list[float] = field(default_factory=list)
+    matched: int = 0  # keyframes embedded and searched (the others showed their camera's last, empty picture)
 
     @property
     def sustained(self) -> bool:
@@ -66,23 +85,54 @@ class TrialResult:
 
 
 class NodeReplay:
-    """The stages of one node, ready to replay any number of cameras through them (see the module docstring)."""
+    """The stages of one node, ready to replay any number of cameras through them (see the module docstring).
 
-    def __init__(self, clip: Path, distractors: int) -> None:
+    Args:
+        clip: the keyframes to replay (``keyframe_clip``).
+        distractors: watchlist size besides the reference.
+        faces: run the face stage (the service's default).
+        changing: share of each camera's keyframes that show a new picture.
+        skip_unchanged: do not match a keyframe that shows its camera's last matched picture when that matched
+            nothing
+            (``sample.skip_unchanged``, the service's default).
+        threads: intra-op threads of the CPU backends (``models.threads``; 0 = all cores).
+    """
+
+    def __init__(
+        self,
+        clip: Path,
+        distractors: int,
+        *,
+        faces: bool = True,
+        changing: float = 1.0,
+        skip_unchanged: bool = True,
+        threads: int = 0,
+    ) -> None:
         self.decoder = ClipDecoder(clip)
-        self.backend, self.backend_label = scene_backend()
+        self.backend, self.backend_label = scene_backend(threads)
         self.search, self.search_label = watchlist_search(reference_embedding(self.backend), distractors)
+        self.faces, self.faces_label = face_stage(threads) if faces else (None, "faces off")
         self.policy = alert_policy()
         self.decode_threads = os.cpu_count() or 1
+        self.changing = changing
+        self.threads = threads
+        self._unchanged = _unchanged_gate() if skip_unchanged else None
+        self.skip_unchanged = self._unchanged is not None
+        self._context, self._seen = _one_watchlist() if self._unchanged is not None else (None, [])
+        self.matched = 0  # keyframes matched so far
+        self._faces_thread = ThreadPoolExecutor(1, thread_name_prefix="faces")  # beside the scene network, as served
+        self._last_scores: dict[str, list[list[float]]] = {}  # camera -> its last matched keyframe's region scores
 
     def cost_per_keyframe(self, frames: int = 8) -> tuple[float, float]:
         """Seconds per keyframe of decoding (one thread) and of everything else (the inference thread)."""
         clock = StageClock()
         with clock.timing("decode"):
             batch = [self.decoder.next_frame() for _ in range(frames)]
-        self._infer(["cam0"] * frames, batch, StageClock())  # warm-up: first-call allocations, lazy init
+        cameras = [f"warm{c}" for c in range(frames)]  # each its own camera: every keyframe is matched
+        self._infer(cameras, batch, StageClock(), [0.0] * frames)  # warm-up: first-call allocations, lazy init
+        cameras = [f"cost{c}" for c in range(frames)]
         with clock.timing("infer"):
-            self._infer(["cam0"] * frames, batch, StageClock())
+            self._infer(cameras, batch, StageClock(), [0.0] * frames)
         return clock.busy["decode"] / frames, clock.busy["infer"] / frames
 
     def trial(self, cameras: int, seconds: float) -> TrialResult:
@@ -92,19 +142,26 @@ class NodeReplay:
         ready: queue.Queue[None] = queue.Queue()
         start = time.monotonic() + 0.2
         due = sorted(
-            (start + c * PERIOD_S / cameras + k * PERIOD_S, f"cam{c}")
+            (start + c * PERIOD_S / cameras + k * PERIOD_S, f"cam{c}", k)
             for c in range(cameras)
             for k in range(max(1, int(seconds / PERIOD_S)))
         )
         result = TrialResult(cameras, len(due), 0, 0.0, {})
+        matched_before = self.matched
+        shown: dict[str, np.ndarray] = {}  # camera -> the picture it shows now
 
-        def decode(at: float, camera: str) -> None:
+        def decode(at: float, camera: str, k: int) -> None:
             if time.monotonic() - at > PERIOD_S:
                 with lock:
                     result.drops += 1
                 return
             with clock.timing("decode"):
                 frame = self.decoder.next_frame()
+            changes = k == 0 or int((k + 1) * self.changing) > int(k * self.changing)  # evenly, a share `changing`
+            if changes:  # the clip's photo, moved: a camera's decodes can fall on the same photo of the loop
+                frame = shown[camera] = np.roll(frame, (k * 37) % 400, axis=1)
+            else:
+                frame = shown.get(camera, frame)
             with lock:
                 pending = queues[camera]
                 if len(pending) == QUEUE:
@@ -117,9 +174,9 @@ class NodeReplay:
         worker = threading.Thread(target=self._serve, args=(queues, lock, ready, stop, clock, result), daemon=True)
         worker.start()
         with ThreadPoolExecutor(self.decode_threads) as pool:
-            for at, camera in due:
+            for at, camera, k in due:
                 time.sleep(max(0.0, at - time.monotonic()))
-                pool.submit(decode, at, camera)
+                pool.submit(decode, at, camera, k)
         time.sleep(max(0.0, due[-1][0] + PERIOD_S - time.monotonic()))
         stop.set()
         ready.put(None)
@@ -127,6 +184,7 @@ class NodeReplay:
         result.wall_s = time.monotonic() - start
         result.drops += sum(len(pending) for pending in queues.values())  # still waiting a period after the last due
         result.busy = dict(clock.busy)
+        result.matched = self.matched - matched_before
         return result
 
     def _serve(
@@ -150,28 +208,91 @@ class NodeReplay:
                     while pending and len(taken) < MAX_FRAMES:
                         taken.append((camera, *pending.popleft()))
             if taken:
-                self._infer([t[0] for t in taken], [t[2] for t in taken], clock)
+                self._infer([t[0] for t in taken], [t[2] for t in taken], clock, [t[1] for t in taken])
                 done = time.monotonic()
                 result.latencies_ms.extend((done - t[1]) * 1000 for t in taken)
 
-    def _infer(self, cameras: list[str], frames: list[np.ndarray], clock: StageClock) -> None:
-        vectors = embed_frames(self.backend, frames, clock)
-        with clock.timing("search"):
-            hits = self.search(vectors)
+    def _find_faces(self, frames: list[np.ndarray], clock: StageClock) -> None:
+        if self.faces is not None:
+            with clock.timing("faces"):
+                self.faces(frames)
+
+    def _infer(self, cameras: list[str], frames: list[np.ndarray], clock: StageClock, times: list[float]) -> None:
+        """What the inference thread does for a batch: judge change, match what changed, vote on all of it."""
+        keyframes = [
+            Keyframe(camera=c, image=f, frame_time=datetime.now(UTC), received_at=t, is_keyframe=True)
+            for c, f, t in zip(cameras, frames, times, strict=True)
+        ]
+        gate = self._unchanged
+        with clock.timing("change"):
+            verdicts = [gate.check(frame, self._context) if gate else None for frame in keyframes]
+        fresh = [p for p, verdict in enumerate(verdicts) if verdict is None or verdict.reused is None]
+        self.matched += len(fresh)
+        if fresh:
+            faces = self._faces_thread.submit(self._find_faces, [frames[p] for p in fresh], clock)
+            vectors = embed_frames(self.backend, [frames[p] for p in fresh], clock)
+            faces.result()
+            with clock.timing("search"):
+                hits = self.search(vectors)
+            for offset, position in enumerate(fresh):
+                rows = hits[offset * 7 : (offset + 1) * 7]
+                scores = [[row[0]] if 0 in row else [] for row in rows]
+                self._last_scores[cameras[position]] = scores
+                if gate is not None:  # a camera that sees the reference is matched at every keyframe, as served
+                    seen = self._seen if any(scores) else []
+                    gate.remember(keyframes[position], verdicts[position], self._context, seen)
         with clock.timing("policy"):
             if self.policy is not None:
-                for index, camera in enumerate(cameras):
-                    rows = hits[index * 7 : (index + 1) * 7]
-                    self.policy(camera, [row[0] for row in rows if 0 in row])
+                for camera in cameras:
+                    self.policy(camera, [score for row in self._last_scores.get(camera, []) for score in row])
 
 
-def bench_node(seconds: float, max_trials: int, distractors: int = 2_000) -> BenchTable:
-    """Search for the most cameras this machine sustains; one row per trial, the answer in the title and notes."""
+def _unchanged_gate() -> UnchangedKeyframes | None:
+    """The service's unchanged-keyframe gate, or ``None`` where its configuration types (pydantic) or metrics are not
+    installed, as on the GPU image."""
+    try:
+        from streamer.metrics import VigilMetrics
+        from streamer.unchanged import UnchangedKeyframes
+    except ImportError:
+        return None
+    return UnchangedKeyframes({}, VigilMetrics())
+
+
+def _one_watchlist() -> tuple[MatchContext, list[Sighting]]:
+    """What every trial's sightings are found against (one watchlist, never changed during a trial), and the
+    sightings of a keyframe that shows the reference (the gate only needs to know that there are some)."""
+    from streamer.alerts.event import AlertKind
+    from streamer.alerts.policy import Sighting
+    from streamer.unchanged import MatchContext
+
+    return MatchContext(()), [Sighting("ref", "Astronaut", AlertKind.ANOMALY, 1.0, 0.8, (0, 0, 1, 1))]
+
+
+def bench_node(
+    seconds: float,
+    max_trials: int,
+    distractors: int = 2_000,
+    *,
+    faces: bool = True,
+    changing: float = 1.0,
+    skip_unchanged: bool = True,
+    threads: int = 0,
+) -> BenchTable:
+    """Search for the most cameras this machine sustains; one row per trial, the answer in the title and notes.
+    The keyword arguments are ``NodeReplay``'s (the defaults: the service's, every keyframe a new picture)."""
     with tempfile.TemporaryDirectory(prefix="vigil-node-") as tmp:
         with console.status("node: building the stages"):
-            replay = NodeReplay(keyframe_clip(Path(tmp) / "keyframes.avi"), distractors)
+            replay = NodeReplay(
+                keyframe_clip(Path(tmp) / "keyframes.avi"),
+                distractors,
+                faces=faces,
+                changing=changing,
+                skip_unchanged=skip_unchanged,
+                threads=threads,
+            )
             decode_s, infer_s = replay.cost_per_keyframe()
-        per_keyframe = max(infer_s, decode_s / replay.decode_threads)
+        matched = max(changing, 0.1) if skip_unchanged else 1.0
+        per_keyframe = max(infer_s * matched, decode_s / replay.decode_threads)
         cameras = max(1, int(0.8 * PERIOD_S / per_keyframe))
         passed, failed, trials = 0, None, []
         for _ in range(max_trials):
@@ -191,14 +312,22 @@ def bench_node(seconds: float, max_trials: int, distractors: int = 2_000) -> Ben
 
 def _table(trials: list[TrialResult], passed: int, replay: NodeReplay, decode_s: float, infer_s: float) -> BenchTable:
     table = BenchTable(
-        f"node capacity: {passed} cameras at 1 keyframe / {PERIOD_S:.0f} s, 0 drops, p95 under {PERIOD_S:.0f} s",
-        ["cameras", "keyframes", "drops", *(f"{s} util" for s in STAGES), "p50 ms", "p95 ms"],
+        f"node capacity: {passed} cameras at 1 keyframe / {PERIOD_S:.0f} s, 0 drops, p95 under {PERIOD_S:.0f} s"
+        f" ({replay.changing:.0%} of keyframes change)",
+        ["cameras", "keyframes", "matched", "drops", *(f"{s} util" for s in STAGES), "p50 ms", "p95 ms"],
         notes=[
-            f"engine: {replay.backend_label}, MobileNetV2 on the frame + 3x2 regions (7 crops per keyframe); "
-            f"search: {replay.search_label}; policy: {'run' if replay.policy else 'not run (pydantic missing)'}.",
+            f"engine: {replay.backend_label}, MobileNetV2 on the frame + 3x2 regions (7 crops per keyframe), "
+            f"{backend_options(replay.threads).threads or 'all'} thread(s) per CPU network; "
+            f"{replay.faces_label}; search: {replay.search_label}; "
+            f"policy: {'run' if replay.policy else 'not run (pydantic missing)'}.",
+            f"content: {replay.changing:.0%} of each camera's keyframes show a new picture, the others repeat it; "
+            f"unchanged keyframes of a camera that matched nothing are "
+            f"{'not matched again' if replay.skip_unchanged else 'matched anyway'}.",
             f"decode: {replay.decode_threads} threads, 1280x720 Motion-JPEG keyframes from a file; measured cost "
-            f"{decode_s * 1000:.1f} ms decode, {infer_s * 1000:.1f} ms preprocess+engine+search per keyframe.",
-            "util: decode over its threads; the other stages share one inference thread (their sum is its load).",
+            f"{decode_s * 1000:.1f} ms decode, {infer_s * 1000:.1f} ms change+preprocess+engine+faces+search per "
+            "matched keyframe.",
+            "util: decode over its threads; faces run on a thread of their own beside the scene network (as in the "
+            "service), the other stages share the inference thread.",
         ],
     )
     for t in sorted(trials, key=lambda t: t.cameras):
@@ -208,6 +337,7 @@ def _table(trials: list[TrialResult], passed: int, replay: NodeReplay, decode_s:
             [
                 str(t.cameras),
                 str(t.keyframes),
+                str(t.matched),
                 str(t.drops),
                 *(f"{u:.0%}" for u in util),
                 f"{p[50]:.0f}",

@@ -88,11 +88,36 @@ class ClipDecoder:
         return self._local.capture
 
 
-def scene_backend() -> tuple[InferenceBackend, str]:
+def backend_options(threads: int = 0) -> BackendOptions:
+    """What the service's defaults give the backends here: fp16 and large batches on a GPU; on a CPU ``threads``
+    as ``models.threads`` means it (0 = auto: half the cores each), where the config types are installed."""
+    if cuda_available():
+        return BackendOptions(precision="fp16", max_batch=256)
+    try:
+        from streamer.config import ModelsConfig
+
+        threads = ModelsConfig(threads=threads).cpu_threads()
+    except ImportError:
+        pass
+    return BackendOptions(threads=threads)
+
+
+def scene_backend(threads: int = 0) -> tuple[InferenceBackend, str]:
     """The backend ``auto`` picks (fp16 and large batches on a GPU), and its row label."""
-    options = BackendOptions(precision="fp16", max_batch=256) if cuda_available() else BackendOptions()
-    backend = create_backend("auto", get_model_spec("mobilenet_v2"), options=options)
+    backend = create_backend("auto", get_model_spec("mobilenet_v2"), options=backend_options(threads))
     return backend, f"{backend.name} {getattr(backend, 'precision', 'fp32')}"
+
+
+def face_stage(threads: int = 0) -> tuple[Callable[[list[np.ndarray]], list[list[object]]] | None, str]:
+    """``frames -> faces per frame``: the service's face pipeline (MTCNN, alignment, the dlib ResNet embedder) with
+    its defaults, as it runs while the face watchlist holds entries; ``None`` where its models cannot be loaded."""
+    try:
+        from engines.faces import load_face_pipeline
+
+        faces = load_face_pipeline(backend="auto", options=backend_options(threads))
+    except Exception as exc:  # the bench reports what this machine cannot run instead of failing
+        return None, f"faces not run ({type(exc).__name__}: {exc})"
+    return faces.analyse_many, f"faces: {faces.detector_version} + {faces.version}"
 
 
 def watchlist_search(

@@ -24,6 +24,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from contextlib import closing
 
 from streamer.config import CameraConfig
 from streamer.errors import CameraError
@@ -33,7 +34,8 @@ from streamer.sources.backoff import ReconnectBackoff
 from streamer.sources.burst import BurstSwitch
 from streamer.sources.frame import Keyframe
 from streamer.sources.health import CameraHealth
-from streamer.sources.reader import is_capture_device, open_reader
+from streamer.sources.open_slots import OpenSlots
+from streamer.sources.reader import FrameReader, is_capture_device, open_reader
 from streamer.sources.status import CameraStatus
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class CameraWorker:
         metrics: the pipeline's collectors (``frames_decoded``, ``camera_up``, ``camera_reconnects``).
         rng: randomness for the backoff jitter; seed it in tests.
         bursts: give the camera a ``BurstSwitch`` (``self.bursts``) so that confirmation bursts can be requested.
+        open_slots: the node's limit on concurrent opens, shared by its cameras (``None``: no limit); the open
+            timeout counts from when the camera has its slot.
 
     Example::
 
@@ -69,12 +73,14 @@ class CameraWorker:
         *,
         rng: random.Random | None = None,
         bursts: bool = False,
+        open_slots: OpenSlots | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self._on_frame = on_frame
         self._stop = threading.Event()
         self._backoff = ReconnectBackoff(config.reconnect, rng)
+        self._open_slots = open_slots
         self._health = CameraHealth(name, on_status, metrics.camera_up.labels(camera=name))
         self._frames_decoded = metrics.frames_decoded.labels(camera=name)
         rest = "keyframe" if config.sample.keyframes_only else "stream"
@@ -153,7 +159,10 @@ class CameraWorker:
         if self._backoff.failures:
             self._reconnects.inc()
         first = True
-        with open_reader(self.name, self.config, self._stop, self._decode_errors.inc, self.bursts) as reader:
+        reader = open_reader(self.name, self.config, self._stop, self._decode_errors.inc, self.bursts)
+        if not self._open(reader):
+            return None
+        with closing(reader):
             for frame in reader.frames():
                 if first:
                     first = False
@@ -171,6 +180,19 @@ class CameraWorker:
             self._health.ended("end of file")
             return None
         return "stream ended"
+
+    def _open(self, reader: FrameReader) -> bool:
+        """Open within one of the node's open slots; False when the camera was stopped while waiting for one."""
+        if self._open_slots is None:
+            reader.open()
+            return True
+        if not self._open_slots.acquire(self._stop):
+            return False
+        try:
+            reader.open()
+        finally:
+            self._open_slots.release()
+        return True
 
     def _count_burst_decodes(self, count: int) -> None:
         self._frames_decoded.inc(count)

@@ -9,7 +9,8 @@ arrives and no reference frames linger.
 Network streams are opened over TCP with small probing (open in ~0.05-0.5 s instead of ~5 s) and with FFmpeg
 timeouts, so a dead server fails an open or a read instead of hanging the camera's thread: the read timeout is the
 stall timeout, and FFmpeg's interrupt callback is what ends a read that hangs. Files are paced at their native frame
-rate and, with ``loop: true``, start again at the end, so a file camera behaves like a live one.
+rate and, with ``loop: true``, start again at the end, so a file camera behaves like a live one. Each camera
+decodes on its own thread only (``DECODE_THREADS``).
 
 Given a ``BurstSwitch``, a keyframe-only reader also decodes confirmation bursts on request
 (``streamer.sources.keyframe_decoder``). A burst frame is stamped with its own time on the camera's timeline: the
@@ -43,6 +44,10 @@ from streamer.sources.pacing import NativeRatePacer
 from streamer.sources.reader import ClosingReader, StallWatchdog, describe_failure
 
 NETWORK_OPTIONS = {"analyzeduration": "500000", "probesize": "100000"}
+DECODE_THREADS = 1
+"""FFmpeg's own threads per camera, for decoding and for the conversion to RGB. Its default (one per core each: slice
+threads in the decoder, and swscale's own pool) starts ~3 idle helper threads in every camera for nothing: a node's
+parallelism is its cameras, and one 720p keyframe's conversion costs ~0.6 ms on one thread."""
 RTSP_OPTIONS = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
 
 
@@ -108,6 +113,9 @@ class PyAvReader(ClosingReader):
         if not container.streams.video:
             container.close()
             raise CameraError(f"no video stream in {redact_url(url)}", code="camera_unavailable")
+        codec = container.streams.video[0].codec_context  # not opened yet: it opens on the first decode
+        codec.thread_count = DECODE_THREADS
+        codec.thread_type = "NONE"
         self._container = container
 
     def frames(self) -> Iterator[Keyframe]:
@@ -184,7 +192,7 @@ class PyAvReader(ClosingReader):
             return []
 
     def _keyframe(self, frame: VideoFrame, pts: float | None, burst: bool, arrival: tuple[datetime, float]) -> Keyframe:
-        image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+        image = np.ascontiguousarray(frame.to_ndarray(format="rgb24", threads=DECODE_THREADS))
         frame_time, received_at = arrival
         if not burst:
             self._anchor = None if pts is None else (pts, frame_time, received_at)

@@ -51,3 +51,28 @@ def test_cameras_are_rate_limited_independently():
     assert not sampler.admit(frame("a", 0.2))
     assert metrics.registry.get_sample_value("vigil_keyframes_sampled_total", {"camera": "a"}) == 1
     assert metrics.registry.get_sample_value("vigil_frames_dropped_total", {"camera": "a", "reason": "rate"}) == 1
+
+
+def test_a_camera_at_exactly_the_rate_loses_no_keyframe_to_jittered_arrivals():
+    """Under load keyframes of a 1 fps camera arrive up to 0.9 s late (so some 0.1 s apart): all are kept."""
+    metrics = VigilMetrics()
+    sampler = KeyframeSampler({"cam": SampleConfig(max_per_second=1.0)}, metrics)
+    jitter = [0.0, 0.3, 0.0, 0.2, 0.9, 0.0, 0.05, 0.6, 0.0, 0.1]
+    arrivals = [k * 1.001 + jitter[k % len(jitter)] for k in range(100)]
+    assert all(sampler.admit(frame("cam", t)) for t in arrivals)
+    assert metrics.registry.get_sample_value("vigil_frames_dropped_total", {"camera": "cam", "reason": "rate"}) is None
+
+
+def test_the_rate_bound_holds_over_any_window_despite_the_credit():
+    """A camera sending 10 fps gets 1 per second in the long run, and at most the burst credit more in a window."""
+    sampler = KeyframeSampler({"cam": SampleConfig(max_per_second=1.0)}, VigilMetrics())
+    admitted = [t / 10 for t in range(600) if sampler.admit(frame("cam", t / 10))]
+    assert 59 <= len(admitted) <= 61
+    for start in range(0, 55):
+        assert sum(start <= t < start + 5 for t in admitted) <= 5 + 2
+
+
+def test_a_camera_back_from_a_pause_gets_at_most_the_burst_credit_at_once():
+    sampler = KeyframeSampler({"cam": SampleConfig(max_per_second=1.0)}, VigilMetrics())
+    assert sampler.admit(frame("cam", 0.0))
+    assert [sampler.admit(frame("cam", 60.0 + k * 0.01)) for k in range(4)] == [True, True, False, False]

@@ -14,6 +14,7 @@ from streamer.config import CameraConfig
 from streamer.metrics import VigilMetrics
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
+from streamer.sources.open_slots import OpenSlots
 from streamer.sources.status import CameraState, CameraStatus
 from tests.fixtures.rtsp import wait_until
 
@@ -59,11 +60,17 @@ def start_worker(metrics: VigilMetrics) -> Iterator[StartWorker]:
     """Start ``CameraWorker``s that are stopped at the end of the test."""
     workers: list[CameraWorker] = []
 
-    def start(name: str, url: str, *, on_frame=None, loop: bool = False, **reconnect: float):
+    def start(name: str, url: str, *, on_frame=None, loop: bool = False, open_slots=None, **reconnect: float):
         recorded = Recorded()
         config = CameraConfig(url=url, loop=loop, reconnect={**QUICK, **reconnect})
         worker = CameraWorker(
-            name, config, on_frame or recorded.frame, recorded.status, metrics, rng=random.Random(len(workers))
+            name,
+            config,
+            on_frame or recorded.frame,
+            recorded.status,
+            metrics,
+            rng=random.Random(len(workers)),
+            open_slots=open_slots,
         )
         workers.append(worker)
         worker.start()
@@ -248,3 +255,35 @@ def test_a_status_callback_that_raises_neither_stops_the_camera_nor_skips_the_ba
     finally:
         assert worker.stop() is True  # and stop() is not broken by the callback either
     assert worker.unexpected_errors >= 5
+
+
+def test_a_camera_opens_only_within_a_free_open_slot_and_its_open_timeout_starts_there(
+    clip_factory, rtsp_server, start_worker
+):
+    """A node starting 32 cameras lets a few open at a time, so that none misses its open timeout waiting."""
+    server = rtsp_server({"cam": clip_factory()})
+    slots, never = OpenSlots(1), threading.Event()
+    assert slots.acquire(never)  # another camera's open holds the only slot
+    worker, recorded = start_worker("waits", server.url("cam"), open_slots=slots, open_timeout_s=0.5)
+
+    time.sleep(1.5)  # three open timeouts
+    assert worker.status.state is not UP and not recorded.failures() and not recorded.frames
+
+    slots.release()
+    assert wait_until(lambda: worker.status.state is UP and recorded.frames)
+    assert not recorded.failures()
+    assert slots.acquire(never)  # the camera gave its slot back once open
+
+
+def test_a_camera_stopped_while_waiting_for_an_open_slot_stops_at_once(clip_factory, rtsp_server, metrics):
+    server = rtsp_server({"cam": clip_factory()})
+    slots = OpenSlots(1)
+    assert slots.acquire(threading.Event())
+    worker = CameraWorker(
+        "waits", CameraConfig(url=server.url("cam")), lambda frame: None, lambda s: None, metrics, open_slots=slots
+    )
+    worker.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert worker.stop(timeout=3.0)
+    assert time.monotonic() - started < 1.0

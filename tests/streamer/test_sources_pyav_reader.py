@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from itertools import islice, pairwise
@@ -148,3 +149,28 @@ def test_a_set_stop_event_ends_the_frames(clip_factory):
         stop.set()
 
         assert list(frames) == []
+
+
+def test_a_camera_decodes_on_its_own_thread_without_ffmpeg_helper_threads(clip_factory):
+    """FFmpeg's defaults start slice threads in every camera's decoder and a swscale pool for its RGB conversion (per
+    thread that converts: each camera's); a node runs 32 cameras. Run as a camera does, on a thread of its own."""
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    clip = clip_factory(seconds=1, fps=10, gop=5)
+    seen: list[tuple[int, int]] = []
+
+    def read(keyframes_only: bool) -> None:
+        config = camera(str(clip), keyframes_only=keyframes_only)
+        with PyAvReader("cam", config, threading.Event(), lambda: None, paced=False) as reader:
+            before = threads()
+            frames = list(reader.frames())
+            seen.append((before, threads()))
+            assert frames
+
+    for keyframes_only in (True, False):
+        worker = threading.Thread(target=read, args=(keyframes_only,))
+        worker.start()
+        worker.join(timeout=30)
+    assert len(seen) == 2 and all(after <= before for before, after in seen), seen

@@ -27,7 +27,7 @@ def test_two_cameras_are_served_by_every_stage_without_drops(replay: NodeReplay)
 def test_an_inference_thread_slower_than_the_cameras_drops_keyframes(
     replay: NodeReplay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(replay, "_infer", lambda cameras, frames, clock: time.sleep(8.0))
+    monkeypatch.setattr(replay, "_infer", lambda *args: time.sleep(8.0))
 
     result = replay.trial(3, seconds=4.0)
 
@@ -52,3 +52,17 @@ def test_the_keyframe_clip_holds_one_decodable_frame_per_scene(tmp_path: Path) -
     while (ok := capture.read()[0]) and ok:
         frames += 1
     assert frames == 5
+
+
+def test_cameras_whose_empty_picture_does_not_change_are_matched_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    clip = keyframe_clip(tmp_path_factory.mktemp("still") / "keyframes.avi")
+    still = NodeReplay(clip, distractors=200, faces=False, changing=0.0)
+
+    result = still.trial(2, seconds=6.0)
+
+    seeing = [camera for camera, scores in still._last_scores.items() if any(scores)]  # the astronaut photo
+    assert (result.keyframes, result.drops) == (6, 0)
+    assert result.matched == 3 * len(seeing) + 1 * (2 - len(seeing))  # once each, and every keyframe of the seeing
+    assert result.sustained and "change" in result.busy
