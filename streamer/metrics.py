@@ -174,7 +174,8 @@ class VigilMetrics:
             self.watchlist_entries.labels(kind=kind)
         for kind in STORAGE_KINDS:
             self.storage_skipped_writes.labels(kind=kind)
-        for camera in self._cameras:  # confirmation bursts: started or shed, and their frames, from 0
+        for camera in self._cameras:  # unchanged keyframes and confirmation bursts (started or shed) from 0
+            self.keyframes_unchanged.labels(camera=camera)
             self.confirm_frames_sampled.labels(camera=camera)
             for outcome in BURST_OUTCOMES:
                 self.confirm_bursts.labels(camera=camera, outcome=outcome)
