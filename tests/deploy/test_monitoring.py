@@ -156,7 +156,7 @@ EXPECTED: dict[str, Callable[[list[dict]], bool]] = {  # by panel, or "panel [re
     ),
     "Frames decoded / s": positive,
     "Keyframes sampled / s": positive,
-    "Keyframes sampled / s [B]": bool,  # unchanged keyframes: a series per camera from 0, positive only on a still scene
+    "Keyframes sampled / s [B]": bool,  # unchanged keyframes: a series per camera from 0, positive on a still scene
     "Inference latency": positive,
     "Batch size": positive,
     "Frames embedded / s": positive,
