@@ -496,8 +496,12 @@ def test_an_admin_adds_an_unknown_face_to_the_watchlist_from_its_tab(page: WebPa
     cards = lambda: page.driver.find_elements(By.CSS_SELECTOR, "#unknown-clusters figure.cluster")  # noqa: E731
     page.wait(lambda: len(cards()) == 2)
     first = page.driver.find_element(By.CSS_SELECTOR, "figure.cluster[data-cluster='unknown-1']")
+    # An <img> has no src until the page has fetched its picture: wait for every one to show a fetched blob.
     page.wait(
-        lambda: all(img.get_attribute("src").startswith("blob:") for img in first.find_elements(By.TAG_NAME, "img"))
+        lambda: (
+            (images := first.find_elements(By.TAG_NAME, "img"))
+            and all((img.get_attribute("src") or "").startswith("blob:") for img in images)
+        )
     )
     caption = first.find_element(By.TAG_NAME, "figcaption").text
     first.find_element(By.NAME, "label").send_keys("Grace Hopper")
