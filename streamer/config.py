@@ -404,6 +404,22 @@ class AdaptationConfig(_Section):
         )
 
 
+class PostureConfig(_Section):
+    """Anomaly entries recognised by a person's posture instead of by appearance (README, "Falls: posture")."""
+
+    enabled: bool = Field(True, description="Run the person posture detector while an entry with such a label exists.")
+    labels: list[str] = Field(
+        default_factory=lambda: ["fall"],
+        description="Anomaly labels that mean 'a person lying down': matched by posture, not by their photos.",
+    )
+    threshold: float = Field(
+        0.7, gt=0, lt=1, description="Alert at this person score (the detector's confidence times how flat they lie)."
+    )
+    lying_within_deg: float = Field(
+        30.0, gt=0, le=60, description="A body axis within this many degrees of horizontal counts as lying."
+    )
+
+
 class VigilConfig(_Section):
     """The whole service configuration (see DESIGN.md, "Config")."""
 
@@ -420,6 +436,7 @@ class VigilConfig(_Section):
     storage: StorageConfig = StorageConfig()
     archive: ArchiveConfig = ArchiveConfig()
     adaptation: AdaptationConfig = AdaptationConfig()
+    posture: PostureConfig = PostureConfig()
 
     @field_validator("cameras")
     @classmethod

@@ -41,6 +41,7 @@ class SceneMatcher:
         top_k: candidates per query row before thresholds apply.
         adaptation: the trained heads serving now; ``None``: cosine for every entry.
         baseline: each camera's usual head scores, which let a rise alert below a head's threshold.
+        skip_labels: labels (lower case) another matcher answers for (``PostureMatcher``): never sighted here.
     """
 
     kind = AlertKind.ANOMALY
@@ -52,8 +53,10 @@ class SceneMatcher:
         top_k: int = 5,
         adaptation: AdaptationSlot | None = None,
         baseline: ScoreBaseline | None = None,
+        skip_labels: frozenset[str] = frozenset(),
     ) -> None:
         self._index = index
+        self._skip_labels = skip_labels
         self._baseline = baseline or ScoreBaseline()
         self._metrics = metrics
         self._top_k = top_k
@@ -132,6 +135,8 @@ class SceneMatcher:
         best: dict[str, tuple[Match, int]] = {}
         for region, matches in enumerate(region_hits):
             for match in matches:
+                if match.label.lower() in self._skip_labels:
+                    continue
                 if match.entry_id not in best or match.score > best[match.entry_id][0].score:
                     best[match.entry_id] = (match, region)
         sightings = []

@@ -39,6 +39,7 @@ from streamer.free_space import FreeSpaceGuard
 from streamer.latest_keyframes import LatestKeyframes
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
+from streamer.posture_matcher import PostureMatcher
 from streamer.sampler import KeyframeSampler
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
@@ -71,6 +72,7 @@ class PipelineParts:
     adaptation: AdaptationWorker | None = None  # retrains anomaly heads in the background, when ``adaptation.enabled``
     free_space: FreeSpaceGuard | None = None  # skips snapshots and archive writes when the data volume runs low
     unknown: UnknownFaceClusterer | None = None  # strangers' clusters (the face matcher's), when ``unknown_faces``
+    posture: PostureMatcher | None = None  # falls and other 'person lying' entries, when ``posture.enabled``
 
 
 class Pipeline:
@@ -261,7 +263,7 @@ class Pipeline:
         )
 
     def _match(self, batch: list[Keyframe]) -> list[list[Sighting]]:
-        """Scene and face sightings of each frame: embed, archive, search."""
+        """Scene, posture and face sightings of each frame: embed, archive, search."""
         if not batch:
             return []
         embedder, face_matcher = self._parts.embedder, self._parts.face_matcher
@@ -276,6 +278,9 @@ class Pipeline:
             regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)[kept]
             archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
+        if self._parts.posture is not None:
+            posture = self._parts.posture.match(batch)
+            scene = [found + lying for found, lying in zip(scene, posture, strict=True)]
         found = faces.result() if faces is not None else [[] for _ in batch]
         return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.posture import PersonPostureDetector
 from engines.scene import load_scene_embedder
 from streamer.adaptation_worker import AdaptationWorker
 from streamer.alerts.event import NODE_RESTARTED, AlertEvent
@@ -26,6 +27,7 @@ from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
+from streamer.posture_matcher import PostureMatcher
 from streamer.score_baseline import ScoreBaseline
 from streamer.unknown.clusters import UnknownFaceClusterer
 from streamer.unknown.store import UnknownFaceStore, unknown_db_path
@@ -72,6 +74,9 @@ def build_pipeline(
     adaptation = AdaptationSlot(store, "anomaly", embedder.version) if config.adaptation.enabled else None
 
     faces = _face_matcher(config, store, metrics)
+    posture = None
+    if config.posture.enabled:
+        posture = PostureMatcher(PersonPostureDetector(), index, config.posture, metrics)
 
     counted_revision = -1
 
@@ -96,8 +101,14 @@ def build_pipeline(
     parts = PipelineParts(
         embedder=embedder,
         matcher=SceneMatcher(
-            index, metrics, config.watchlist.top_k, adaptation, ScoreBaseline(config.adaptation.baseline_settings())
+            index,
+            metrics,
+            config.watchlist.top_k,
+            adaptation,
+            ScoreBaseline(config.adaptation.baseline_settings()),
+            skip_labels=posture.labels if posture is not None else frozenset(),
         ),
+        posture=posture,
         index_sync=sync_index,
         outbox=outbox,
         publisher=publisher,

@@ -90,3 +90,47 @@ def test_a_truth_file_naming_a_missing_clip_is_refused_before_any_model_loads(vi
     truth.write_text(json.dumps(document))
     result = vigil("eval", str(truth))
     assert result.code == 2 and "nowhere.mp4" in result.err and "file not found" in result.err
+
+
+@pytest.fixture
+def fall_truth(tmp_path: Path, clip_factory) -> Path:
+    """A person standing for 3 s, then lying on the floor for 5 s (the photo turned), then standing again: one fall;
+    and a clip of the same person standing only (must stay quiet). The fall references are ordinary photos."""
+    encoding = ClipEncoding(fps=10, gop=10)
+    astronaut = photo("astronaut")
+    standing = (letterbox(astronaut, SIZE, 1.0), 3)
+    lying = (letterbox(cv2.rotate(astronaut, cv2.ROTATE_90_CLOCKWISE), SIZE, 1.0), 5)
+    clips = {
+        "fall": clip_factory.scenes("eval-fall", [standing, lying, standing], encoding),
+        "standing": clip_factory.scenes("eval-standing", [(standing[0], 8)], encoding),
+    }
+    folder = tmp_path / "falls"
+    (folder / "refs").mkdir(parents=True)
+    refs = []
+    for number, name in enumerate(["camera", "coffee"]):
+        refs.append(f"refs/fall-{number}.png")
+        cv2.imwrite(str(folder / refs[-1]), cv2.cvtColor(photo(name), cv2.COLOR_RGB2BGR))
+    entries = []
+    for name, clip in clips.items():
+        (folder / f"{name}.mp4").write_bytes(Path(clip).read_bytes())
+        entries.append(
+            {
+                "name": name,
+                "video": f"{name}.mp4",
+                "kind": "anomaly",
+                "refs": {"fall": refs},
+                "truth": {"fall": [[3.0, 8.0]]} if name == "fall" else {},
+                "negative_for": [] if name == "fall" else ["fall"],
+            }
+        )
+    (folder / "truth.json").write_text(json.dumps({"e2e": entries}))
+    return folder / "truth.json"
+
+
+def test_a_fall_is_found_by_posture_and_a_standing_person_stays_quiet(vigil: Vigil, fall_truth: Path):
+    result = vigil("eval", str(fall_truth), "--json")
+    assert result.code == 0, result.err
+    fall = json.loads(result.out)["modes"]["adapted"]["categories"]["fall"]
+    assert (fall["events"], fall["detected"], fall["false_alarms"]) == (1, 1, 0), fall
+    assert fall["median_delay_s"] <= 3.0
+    assert fall["scores_in_truth"]["p50"] >= 0.7 > fall["scores_elsewhere"]["p95"]  # posture scores, not cosine

@@ -1,0 +1,132 @@
+"""People and the tilt of their bodies, from MediaPipe's BlazePose person detector.
+
+Frozen MobileNetV2 features of a small person on a ward floor carry no fall signal (README, "Few-shot adaptation"):
+a fall is a posture, not an appearance. BlazePose's detector finds each person (from the face) and two body
+keypoints: the mid-hip and a point that, from the hip, points along the body through the head. The angle of that
+vector is the body's tilt: 0 degrees for a standing person, 90 for one lying down, whatever the room looks like.
+
+The network (``pose_detection.tflite``, Apache-2.0) ships inside the ``mediapipe`` 0.10.14 wheel, which the
+bootstrap installs without its dependencies: Vigil reads the file and runs it with the TensorFlow Lite runtime
+(``ai-edge-litert``); its sparse weights (a DENSIFY op) have no ONNX conversion. Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engines.errors import EngineError
+
+INPUT_PX = 224
+MIN_SCORE = 0.5  # the detector's own operating point (MediaPipe's pose_detection graph)
+NMS_IOU = 0.3
+WEIGHTS = Path("modules/pose_detection/pose_detection.tflite")  # inside the mediapipe package
+
+
+@dataclass(frozen=True)
+class Person:
+    """One detected person: ``box`` (x, y, width, height in pixels) is the square the body fits in, centred on the
+    hip; ``tilt_deg`` is the body axis' angle from upright (0: standing, 90: lying, 180: upside down)."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    tilt_deg: float
+
+    def lying(self, within_deg: float) -> float:
+        """How much this person is lying down, in [0, 1]: 1 within ``within_deg`` of horizontal, 0 beyond
+        ``within_deg + 15``, linear between (a keypoint a few degrees off must not flip the verdict)."""
+        off_horizontal = abs(90.0 - min(self.tilt_deg, 180.0 - self.tilt_deg))
+        return float(np.clip((within_deg + 15.0 - off_horizontal) / 15.0, 0.0, 1.0))
+
+
+def weights_path() -> Path:
+    """The detector's weights in the installed ``mediapipe`` package (found without importing it)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError(
+            "the person posture detector needs the 'mediapipe==0.10.14' package (its weights); `make setup` installs"
+            " it, or turn posture off (posture.enabled: false)",
+            code="model_missing",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS
+    if not path.is_file():
+        raise EngineError(f"the installed mediapipe has no {WEIGHTS} (version 0.10.14 ships it)", code="model_missing")
+    return path
+
+
+@cache
+def _anchors() -> np.ndarray:
+    """The SSD anchor centres the network's outputs are offsets from (MediaPipe's SsdAnchorsCalculator with the
+    pose graph's options: strides 8, 16, 32, 32, 32, two anchors per cell and layer, fixed size)."""
+    centres = []
+    for stride, per_cell in ((8, 2), (16, 2), (32, 6)):
+        cells = INPUT_PX // stride
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        grid = np.stack([(xs.ravel() + 0.5) / cells, (ys.ravel() + 0.5) / cells], axis=1)
+        centres.append(np.repeat(grid, per_cell, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+class PersonPostureDetector:
+    """``detect(frame) -> [Person]`` on RGB frames of any size (letterboxed to 224x224, as MediaPipe does).
+
+    Args:
+        threads: TensorFlow Lite's threads for this detector (one interpreter per detector; not thread-safe, so
+            calls are serialised).
+    """
+
+    name = "blazepose_detector"
+
+    def __init__(self, threads: int = 1) -> None:
+        path = weights_path()
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
+        self._boxes, self._scores = outputs["Identity"], outputs["Identity_1"]
+        self._lock = threading.Lock()
+        self.version = f"{self.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+    def detect(self, frame: np.ndarray) -> list[Person]:
+        """Every person scoring at least ``MIN_SCORE``, best first."""
+        height, width = frame.shape[:2]
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        square = cv2.copyMakeBorder(frame, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT)
+        pixels = cv2.resize(square, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+        with self._lock:
+            self._interpreter.set_tensor(self._input, (pixels / 127.5 - 1.0)[None])
+            self._interpreter.invoke()
+            raw = self._interpreter.get_tensor(self._boxes)[0] / INPUT_PX
+            logits = self._interpreter.get_tensor(self._scores)[0, :, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))  # MediaPipe clips at 100: float32 overflows
+        candidates = np.flatnonzero(scores >= MIN_SCORE)
+        if candidates.size == 0:
+            return []
+        anchors = _anchors()[candidates]
+        raw = raw[candidates]
+        centres = raw[:, 0:2] + anchors
+        faces = np.concatenate([centres - raw[:, 2:4] / 2, raw[:, 2:4]], axis=1) * side  # NMS on the face boxes,
+        kept = cv2.dnn.NMSBoxes(faces.tolist(), scores[candidates].tolist(), MIN_SCORE, NMS_IOU)  # as MediaPipe
+        people = []
+        for i in np.asarray(kept, dtype=int).ravel():
+            hip = (raw[i, 4:6] + anchors[i]) * side - (left, top)
+            head = (raw[i, 6:8] + anchors[i]) * side - (left, top)
+            axis = head - hip
+            radius = float(np.hypot(*axis))
+            tilt = math.degrees(math.atan2(abs(float(axis[0])), -float(axis[1])))  # image y grows downwards
+            x0, y0 = (max(0, round(float(v) - radius)) for v in hip)
+            x1, y1 = min(width, round(float(hip[0]) + radius)), min(height, round(float(hip[1]) + radius))
+            if x1 > x0 and y1 > y0:
+                people.append(Person((x0, y0, x1 - x0, y1 - y0), float(scores[candidates[i]]), tilt))
+        return sorted(people, key=lambda person: person.score, reverse=True)

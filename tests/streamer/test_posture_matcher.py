@@ -1,0 +1,90 @@
+"""PostureMatcher: an entry labelled ``fall`` is sighted where a person lies down (real detector, real photos, real
+SQLite watchlist), at the person's box, within its camera scope; the scene matcher leaves such entries alone even when
+the frame is their own reference photo; other labels are not affected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from engines.posture import PersonPostureDetector
+from engines.regions import RegionGrid
+from engines.scene import SceneEmbedder
+from streamer.config import PostureConfig
+from streamer.demo.scenes import photo
+from streamer.matcher import SceneMatcher
+from streamer.metrics import VigilMetrics
+from streamer.posture_matcher import PostureMatcher, posture_labels
+from streamer.sources.frame import Keyframe
+from watchlists.enroll import Enroller
+from watchlists.index import WatchlistIndex
+from watchlists.store import WatchlistStore
+
+
+@pytest.fixture(scope="module")
+def watchlist(tmp_path_factory: pytest.TempPathFactory, scene_embedder: SceneEmbedder) -> Iterator[WatchlistIndex]:
+    """'Fall' (ward camera only), enrolled from the astronaut photo turned on its side, and 'rocket' (any camera)."""
+    folder = tmp_path_factory.mktemp("posture")
+    images = {"fallen": cv2.rotate(photo("astronaut"), cv2.ROTATE_90_CLOCKWISE), "rocket": photo("rocket")}
+    for name, image in images.items():
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    store = WatchlistStore(folder / "watchlist.db")
+    enroller = Enroller(store, scene_embedder, show_progress=False)
+    enroller.enroll("anomaly", "Fall", [folder / "fallen.png"], actor="test", threshold=0.7, cameras=["ward"])
+    enroller.enroll("anomaly", "rocket", [folder / "rocket.png"], actor="test", threshold=0.7)
+    yield WatchlistIndex.from_store(store, "anomaly", scene_embedder.version, default_threshold=0.7)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def posture(watchlist: WatchlistIndex) -> PostureMatcher:
+    return PostureMatcher(PersonPostureDetector(), watchlist, PostureConfig(), VigilMetrics())
+
+
+def _frame(camera: str, person: np.ndarray | None) -> Keyframe:
+    """A 1280x720 frame of grey floor with the person's photo at (600, 100)."""
+    image = np.full((720, 1280, 3), 90, np.uint8)
+    if person is not None:
+        height, width = person.shape[:2]
+        image[100 : 100 + height, 600 : 600 + width] = person
+    return Keyframe(camera=camera, image=image, frame_time=datetime.now(UTC), received_at=time.monotonic())
+
+
+def test_a_person_lying_down_sights_the_fall_entry_at_the_person(posture: PostureMatcher):
+    lying = cv2.rotate(photo("astronaut"), cv2.ROTATE_90_COUNTERCLOCKWISE)
+    frames = [_frame("ward", lying), _frame("ward", photo("astronaut")), _frame("ward", None)]
+    found, standing, empty = posture.match(frames)
+    assert [s.label for s in found] == ["Fall"] and standing == [] and empty == []
+    (sighting,) = found
+    assert 0.7 <= sighting.score <= 1.0 and sighting.threshold == 0.7
+    assert sighting.model.startswith("blazepose_detector@")
+    x, y, width, height = sighting.bbox
+    assert x < 600 + 256 < x + width and y < 100 + 256 < y + height  # the box holds the person's middle
+
+
+def test_camera_scopes_hold_and_posture_off_means_no_labels(posture: PostureMatcher):
+    lying = cv2.rotate(photo("astronaut"), cv2.ROTATE_90_CLOCKWISE)
+    assert posture.match([_frame("lobby", lying)]) == [[]]  # the fall entry watches the ward only
+    assert posture_labels(PostureConfig(enabled=False)) == []
+    assert posture_labels(PostureConfig(labels=[" Fall ", "Lying"])) == ["fall", "lying"]
+
+
+def test_the_scene_matcher_skips_posture_labels_but_not_the_others(
+    watchlist: WatchlistIndex, posture: PostureMatcher, scene_embedder: SceneEmbedder
+):
+    fallen = cv2.rotate(photo("astronaut"), cv2.ROTATE_90_CLOCKWISE)
+    frames = [
+        Keyframe(camera="ward", image=image, frame_time=datetime.now(UTC), received_at=time.monotonic())
+        for image in (fallen, photo("rocket"))
+    ]
+    embeddings = scene_embedder.embed_regions([frame.image for frame in frames], RegionGrid.parse("none"))
+    plain = SceneMatcher(watchlist, VigilMetrics()).match(frames, embeddings)
+    skipping = SceneMatcher(watchlist, VigilMetrics(), skip_labels=posture.labels).match(frames, embeddings)
+    assert [s.label for s in plain[0]] == ["Fall"]  # the reference photo itself matches by cosine...
+    assert skipping[0] == []  # ...but a fall is a posture: only the posture matcher may sight it
+    assert [s.label for s in skipping[1]] == [s.label for s in plain[1]] == ["rocket"]
