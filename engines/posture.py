@@ -100,10 +100,15 @@ class PersonPostureDetector:
     def detect(self, frame: np.ndarray) -> list[Person]:
         """Every person scoring at least ``MIN_SCORE``, best first."""
         height, width = frame.shape[:2]
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        square = cv2.copyMakeBorder(frame, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT)
-        pixels = cv2.resize(square, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+        side = max(height, width)  # letterboxed: shrunk to fit 224x224 first, then padded (cheaper than the reverse)
+        fitted = (max(1, round(width * INPUT_PX / side)), max(1, round(height * INPUT_PX / side)))
+        small = cv2.resize(frame, fitted, interpolation=cv2.INTER_AREA)
+        top, left = (INPUT_PX - fitted[1]) // 2, (INPUT_PX - fitted[0]) // 2
+        square = cv2.copyMakeBorder(
+            small, top, INPUT_PX - fitted[1] - top, left, INPUT_PX - fitted[0] - left, cv2.BORDER_CONSTANT
+        )
+        pixels = square.astype(np.float32)
+        offset = np.array([left, top], np.float32) / INPUT_PX * side  # the padding, in the frame's pixels
         with self._lock:
             self._interpreter.set_tensor(self._input, (pixels / 127.5 - 1.0)[None])
             self._interpreter.invoke()
@@ -120,8 +125,8 @@ class PersonPostureDetector:
         kept = cv2.dnn.NMSBoxes(faces.tolist(), scores[candidates].tolist(), MIN_SCORE, NMS_IOU)  # as MediaPipe
         people = []
         for i in np.asarray(kept, dtype=int).ravel():
-            hip = (raw[i, 4:6] + anchors[i]) * side - (left, top)
-            head = (raw[i, 6:8] + anchors[i]) * side - (left, top)
+            hip = (raw[i, 4:6] + anchors[i]) * side - offset
+            head = (raw[i, 6:8] + anchors[i]) * side - offset
             axis = head - hip
             radius = float(np.hypot(*axis))
             tilt = math.degrees(math.atan2(abs(float(axis[0])), -float(axis[1])))  # image y grows downwards
