@@ -79,13 +79,15 @@ class PersonPostureDetector:
     """``detect(frame) -> [Person]`` on RGB frames of any size (letterboxed to 224x224, as MediaPipe does).
 
     Args:
+        tiles: on wide frames, also look at the left and right squares (three network runs instead of one).
         threads: TensorFlow Lite's threads for this detector (one interpreter per detector; not thread-safe, so
             calls are serialised).
     """
 
     name = "blazepose_detector"
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, *, tiles: bool = False, threads: int = 1) -> None:
+        self._tiles = tiles
         path = weights_path()
         from ai_edge_litert.interpreter import Interpreter
 
@@ -100,38 +102,50 @@ class PersonPostureDetector:
     def detect(self, frame: np.ndarray) -> list[Person]:
         """Every person scoring at least ``MIN_SCORE``, best first."""
         height, width = frame.shape[:2]
+        found = [self._candidates(frame[y : y + h, x : x + w], x, y) for x, y, w, h in self._views(width, height)]
+        scores, faces, hips, heads = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        if scores.size == 0:
+            return []
+        kept = cv2.dnn.NMSBoxes(faces.tolist(), scores.tolist(), MIN_SCORE, NMS_IOU)  # on face boxes, as MediaPipe
+        people = []
+        for i in np.asarray(kept, dtype=int).ravel():
+            axis = heads[i] - hips[i]
+            radius = float(np.hypot(*axis))
+            tilt = math.degrees(math.atan2(abs(float(axis[0])), -float(axis[1])))  # image y grows downwards
+            x0, y0 = (max(0, round(float(v) - radius)) for v in hips[i])
+            x1, y1 = min(width, round(float(hips[i][0]) + radius)), min(height, round(float(hips[i][1]) + radius))
+            if x1 > x0 and y1 > y0:
+                people.append(Person((x0, y0, x1 - x0, y1 - y0), float(scores[i]), tilt))
+        return sorted(people, key=lambda person: person.score, reverse=True)
+
+    def _views(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The whole frame, and with ``tiles`` on a wide frame, also its left and right squares: each is shrunk to
+        224 pixels, so a square the frame's height sees people 1.8 times larger than the whole 16:9 frame does."""
+        views = [(0, 0, width, height)]
+        if self._tiles and width >= 1.5 * height:
+            views += [(0, 0, height, height), (width - height, 0, height, height)]
+        return views
+
+    def _candidates(self, view: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, face boxes, hips and head-ward points of the detections in one view, in frame pixels."""
+        height, width = view.shape[:2]
         side = max(height, width)  # letterboxed: shrunk to fit 224x224 first, then padded (cheaper than the reverse)
         fitted = (max(1, round(width * INPUT_PX / side)), max(1, round(height * INPUT_PX / side)))
-        small = cv2.resize(frame, fitted, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(view, fitted, interpolation=cv2.INTER_AREA)
         top, left = (INPUT_PX - fitted[1]) // 2, (INPUT_PX - fitted[0]) // 2
         square = cv2.copyMakeBorder(
             small, top, INPUT_PX - fitted[1] - top, left, INPUT_PX - fitted[0] - left, cv2.BORDER_CONSTANT
         )
-        pixels = square.astype(np.float32)
-        offset = np.array([left, top], np.float32) / INPUT_PX * side  # the padding, in the frame's pixels
         with self._lock:
-            self._interpreter.set_tensor(self._input, (pixels / 127.5 - 1.0)[None])
+            self._interpreter.set_tensor(self._input, (square.astype(np.float32) / 127.5 - 1.0)[None])
             self._interpreter.invoke()
             raw = self._interpreter.get_tensor(self._boxes)[0] / INPUT_PX
             logits = self._interpreter.get_tensor(self._scores)[0, :, 0]
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))  # MediaPipe clips at 100: float32 overflows
         candidates = np.flatnonzero(scores >= MIN_SCORE)
-        if candidates.size == 0:
-            return []
-        anchors = _anchors()[candidates]
-        raw = raw[candidates]
-        centres = raw[:, 0:2] + anchors
-        faces = np.concatenate([centres - raw[:, 2:4] / 2, raw[:, 2:4]], axis=1) * side  # NMS on the face boxes,
-        kept = cv2.dnn.NMSBoxes(faces.tolist(), scores[candidates].tolist(), MIN_SCORE, NMS_IOU)  # as MediaPipe
-        people = []
-        for i in np.asarray(kept, dtype=int).ravel():
-            hip = (raw[i, 4:6] + anchors[i]) * side - offset
-            head = (raw[i, 6:8] + anchors[i]) * side - offset
-            axis = head - hip
-            radius = float(np.hypot(*axis))
-            tilt = math.degrees(math.atan2(abs(float(axis[0])), -float(axis[1])))  # image y grows downwards
-            x0, y0 = (max(0, round(float(v) - radius)) for v in hip)
-            x1, y1 = min(width, round(float(hip[0]) + radius)), min(height, round(float(hip[1]) + radius))
-            if x1 > x0 and y1 > y0:
-                people.append(Person((x0, y0, x1 - x0, y1 - y0), float(scores[candidates[i]]), tilt))
-        return sorted(people, key=lambda person: person.score, reverse=True)
+        anchors, raw = _anchors()[candidates], raw[candidates]
+        origin = np.array([x, y], np.float32) - np.array([left, top], np.float32) / INPUT_PX * side
+        faces = np.concatenate([(raw[:, 0:2] - raw[:, 2:4] / 2 + anchors) * side + origin, raw[:, 2:4] * side], axis=1)
+        hips = (raw[:, 4:6] + anchors) * side + origin
+        heads = (raw[:, 6:8] + anchors) * side + origin
+        return scores[candidates], faces, hips, heads

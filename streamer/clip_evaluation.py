@@ -218,7 +218,7 @@ class ClipEvaluator:
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())
         posture = None
         if {label.lower() for label in case.refs} & set(posture_labels(self._config.posture)):
-            self._posture_detector = self._posture_detector or PersonPostureDetector()
+            self._posture_detector = self._posture_detector or PersonPostureDetector(tiles=self._config.posture.tiles)
             posture = PostureMatcher(self._posture_detector, index, self._config.posture, VigilMetrics())
         skip = posture.labels if posture is not None else frozenset()
         matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot, baseline, skip_labels=skip)

@@ -418,6 +418,9 @@ class PostureConfig(_Section):
     lying_within_deg: float = Field(
         30.0, gt=0, le=60, description="A body axis within this many degrees of horizontal counts as lying."
     )
+    tiles: bool = Field(
+        False, description="Also look at a wide frame's left and right squares: smaller people, more false alarms."
+    )
 
 
 class VigilConfig(_Section):

@@ -76,7 +76,7 @@ def build_pipeline(
     faces = _face_matcher(config, store, metrics)
     posture = None
     if config.posture.enabled:
-        posture = PostureMatcher(PersonPostureDetector(), index, config.posture, metrics)
+        posture = PostureMatcher(PersonPostureDetector(tiles=config.posture.tiles), index, config.posture, metrics)
 
     counted_revision = -1
 

@@ -48,3 +48,15 @@ def test_lying_is_graded_near_the_limit():
     assert person(40).lying(30) == person(0).lying(30) == person(180).lying(30) == 0.0
     assert person(170).lying(30) == 0.0  # upside down is not lying
     assert PersonPostureDetector.name in PersonPostureDetector().version
+
+
+@pytest.mark.parametrize("x", [100, 900])
+def test_tiles_find_people_too_small_for_the_whole_frame(x: int):
+    small = cv2.resize(photo("astronaut"), (180, 180), interpolation=cv2.INTER_AREA)
+    tiled = PersonPostureDetector(tiles=True)
+    for person, lying in ((small, False), (cv2.rotate(small, cv2.ROTATE_90_CLOCKWISE), True)):
+        frame = np.full((720, 1280, 3), 90, np.uint8)
+        frame[100:280, x : x + 180] = person
+        (found,) = tiled.detect(frame)
+        assert found.score > 0.7 and found.lying(30) == (1.0 if lying else 0.0)
+        assert found.box[0] <= x + 90 <= found.box[0] + found.box[2]  # in the frame's pixels, not the tile's
