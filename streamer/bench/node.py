@@ -1,13 +1,14 @@
 """Cameras per node: the most cameras this machine serves at one keyframe per 2 s each without dropping a keyframe.
 
-Each trial replays N cameras from a file (no network) in real time: camera c's keyframes fall due every 2 s, the
-cameras spread evenly over the period. A pool of decode threads (one per core) decodes each keyframe when due; a
-camera's decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest dropped when it is full,
-as the service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms),
-judges whether each shows its camera's last matched picture, one that matched nothing (``streamer.unchanged``: then
-nothing below runs for it), crops the others into the 3x2 region grid, preprocesses and runs the scene network
-while a second thread finds and embeds their faces (the service's defaults: faces on, as while the face watchlist
-holds entries), searches the watchlist and feeds the alert policy.
+Each trial replays N cameras from a file (no network) in real time: camera c's keyframes fall due every 2 s, the cameras
+spread evenly over the period. A pool of decode threads (one per core) decodes each keyframe when due; a camera's
+decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest dropped when it is full, as the
+service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms), judges
+whether each shows its camera's last matched picture, one that matched nothing (``streamer.unchanged``: then nothing
+below runs for it), embeds the others whole and by region as the pipeline does (``models.scene`` over
+``models.scene_regions``: 3x2 crops of ``mobilenet_v2`` by default, or windows pooled from one pass with
+``mobilenet_v2_pooled``) while a second thread finds and embeds their faces (the service's defaults: faces on, as while
+the face watchlist holds entries), searches the watchlist and feeds the alert policy.
 
 What the cameras show is a parameter, ``changing``: the share of each camera's keyframes that show a new picture
 (1.0: every keyframe a different photo, the worst case; 0.25: something moves in one keyframe in four). A keyframe
@@ -42,14 +43,13 @@ import numpy as np
 
 from streamer.bench.node_stages import (
     ClipDecoder,
+    SceneStage,
     StageClock,
     alert_policy,
     backend_options,
-    embed_frames,
     face_stage,
     keyframe_clip,
-    reference_embedding,
-    scene_backend,
+    scene_settings,
     watchlist_search,
 )
 from streamer.bench.report import BenchTable, console, percentiles
@@ -96,6 +96,8 @@ class NodeReplay:
             nothing
             (``sample.skip_unchanged``, the service's default).
         threads: intra-op threads of the CPU backends (``models.threads``; 0 = all cores).
+        scene: the scene model (``models.scene``; ``None``: the config's default).
+        regions: the region grid (``models.scene_regions``; ``None``: the config's default).
     """
 
     def __init__(
@@ -107,12 +109,14 @@ class NodeReplay:
         changing: float = 1.0,
         skip_unchanged: bool = True,
         threads: int = 0,
+        scene: str | None = None,
+        regions: str | None = None,
     ) -> None:
         self.decoder = ClipDecoder(clip)
-        self.backend, self.backend_label = scene_backend(threads)
-        self.search, self.search_label = watchlist_search(reference_embedding(self.backend), distractors)
+        self.scene = SceneStage(*scene_settings(scene, regions), threads=threads)
+        self.search, self.search_label = watchlist_search(self.scene.reference(), distractors)
         self.faces, self.faces_label = face_stage(threads) if faces else (None, "faces off")
-        self.policy = alert_policy()
+        self.policy = alert_policy(self.scene.scene)
         self.decode_threads = os.cpu_count() or 1
         self.changing = changing
         self.threads = threads
@@ -230,12 +234,13 @@ class NodeReplay:
         self.matched += len(fresh)
         if fresh:
             faces = self._faces_thread.submit(self._find_faces, [frames[p] for p in fresh], clock)
-            vectors = embed_frames(self.backend, [frames[p] for p in fresh], clock)
+            vectors = self.scene.embed([frames[p] for p in fresh], clock)
             faces.result()
             with clock.timing("search"):
                 hits = self.search(vectors)
+            per_frame = self.scene.grid.per_frame
             for offset, position in enumerate(fresh):
-                rows = hits[offset * 7 : (offset + 1) * 7]
+                rows = hits[offset * per_frame : (offset + 1) * per_frame]
                 scores = [[row[0]] if 0 in row else [] for row in rows]
                 self._last_scores[cameras[position]] = scores
                 if gate is not None:  # a camera that sees the reference is matched at every keyframe, as served
@@ -277,6 +282,8 @@ def bench_node(
     changing: float = 1.0,
     skip_unchanged: bool = True,
     threads: int = 0,
+    scene: str | None = None,
+    regions: str | None = None,
 ) -> BenchTable:
     """Search for the most cameras this machine sustains; one row per trial, the answer in the title and notes.
     The keyword arguments are ``NodeReplay``'s (the defaults: the service's, every keyframe a new picture)."""
@@ -289,6 +296,8 @@ def bench_node(
                 changing=changing,
                 skip_unchanged=skip_unchanged,
                 threads=threads,
+                scene=scene,
+                regions=regions,
             )
             decode_s, infer_s = replay.cost_per_keyframe()
         matched = max(changing, 0.1) if skip_unchanged else 1.0
@@ -311,12 +320,15 @@ def bench_node(
 
 
 def _table(trials: list[TrialResult], passed: int, replay: NodeReplay, decode_s: float, infer_s: float) -> BenchTable:
+    scene, grid = replay.scene, replay.scene.grid
+    how = "pooled from one pass" if scene.embedder.pooled else "crops"
     table = BenchTable(
         f"node capacity: {passed} cameras at 1 keyframe / {PERIOD_S:.0f} s, 0 drops, p95 under {PERIOD_S:.0f} s"
-        f" ({replay.changing:.0%} of keyframes change)",
+        f" ({replay.changing:.0%} of keyframes change; {scene.scene}, regions {grid})",
         ["cameras", "keyframes", "matched", "drops", *(f"{s} util" for s in STAGES), "p50 ms", "p95 ms"],
         notes=[
-            f"engine: {replay.backend_label}, MobileNetV2 on the frame + 3x2 regions (7 crops per keyframe), "
+            f"engine: {scene.label}, {scene.scene} on the frame + regions {grid} ({grid.per_frame} embeddings per "
+            f"keyframe, {how}; SceneEmbedder.embed_regions), "
             f"{backend_options(replay.threads).threads or 'all'} thread(s) per CPU network; "
             f"{replay.faces_label}; search: {replay.search_label}; "
             f"policy: {'run' if replay.policy else 'not run (pydantic missing)'}.",

@@ -1,10 +1,11 @@
 """The stages the node benchmark replays, built from the engines and the watchlist search, timed one by one.
 
-Each stage is what the service runs for a sampled keyframe (``streamer.pipeline``): decode, preprocess (crops of the
-3x2 region grid, resized and normalised), the scene network on the chosen backend, the watchlist search, the alert
-policy. They are assembled here without the service around them (no broker, no database, no RTSP), because the
-question is how many cameras the compute stages sustain, and because the lent GPU machine has no FAISS, PyAV,
-pydantic or MQTT client: every stage picks what this machine has, and the table says what it picked.
+Each stage is what the service runs for a sampled keyframe (``streamer.pipeline``): decode, the scene embedding of the
+frame and its region grid by the service's own ``SceneEmbedder.embed_regions`` (``models.scene``,
+``models.scene_regions``; timed as preprocess, everything but the network, and engine, the network), the watchlist
+search, the alert policy. They are assembled here without the service around them (no broker, no database, no RTSP),
+because the question is how many cameras the compute stages sustain, and because the lent GPU machine has no FAISS,
+PyAV, pydantic or MQTT client: every stage picks what this machine has, and the table says what it picked.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import numpy as np
 
 from engines.backends import BackendOptions, InferenceBackend, create_backend
 from engines.backends.devices import cuda_available
-from engines.preprocess import preprocess_images
 from engines.regions import RegionGrid
 from engines.registry import get_model_spec
+from engines.scene import SceneEmbedder
 from streamer.demo.scenes import letterbox, photo
 
 FRAME_SIZE = (1280, 720)
@@ -47,6 +48,11 @@ class StageClock:
         finally:
             with self._lock:
                 self.busy[stage] = self.busy.get(stage, 0.0) + time.perf_counter() - started
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` of ``stage`` measured elsewhere."""
+        with self._lock:
+            self.busy[stage] = self.busy.get(stage, 0.0) + seconds
 
 
 def keyframe_clip(path: Path) -> Path:
@@ -102,10 +108,81 @@ def backend_options(threads: int = 0) -> BackendOptions:
     return BackendOptions(threads=threads)
 
 
-def scene_backend(threads: int = 0) -> tuple[InferenceBackend, str]:
-    """The backend ``auto`` picks (fp16 and large batches on a GPU), and its row label."""
-    backend = create_backend("auto", get_model_spec("mobilenet_v2"), options=backend_options(threads))
-    return backend, f"{backend.name} {getattr(backend, 'precision', 'fp32')}"
+def scene_settings(scene: str | None = None, regions: str | None = None) -> tuple[str, str]:
+    """``(models.scene, models.scene_regions)``: the given values, checked as the config checks them, else the
+    config's defaults; without the config types (pydantic, absent on the GPU image) the same defaults, unchecked.
+
+    Raises:
+        ValueError: a model or grid the config would refuse, naming its field and why.
+    """
+    try:
+        from pydantic import ValidationError
+
+        from streamer.config import ModelsConfig
+    except ImportError:
+        return scene or "mobilenet_v2", regions or "3x2"
+    given = {key: value for key, value in (("scene", scene), ("scene_regions", regions)) if value is not None}
+    try:
+        models = ModelsConfig(**given)
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"models.{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+    return models.scene, models.scene_regions
+
+
+class _TimedBackend:
+    """An ``InferenceBackend`` that counts the seconds its ``run`` takes, per calling thread."""
+
+    def __init__(self, backend: InferenceBackend) -> None:
+        self.name = backend.name
+        self.precision: str = getattr(backend, "precision", "fp32")
+        self._backend = backend
+        self._local = threading.local()
+
+    @property
+    def seconds(self) -> float:
+        """Seconds this thread has spent in ``run``."""
+        return getattr(self._local, "seconds", 0.0)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self._backend.run(batch)
+        finally:
+            self._local.seconds = self.seconds + time.perf_counter() - started
+
+
+class SceneStage:
+    """The pipeline's scene step: ``SceneEmbedder.embed_regions`` of a batch of keyframes with ``scene`` on the
+    backend ``auto`` picks, over ``regions``' grid (crops of each window, or windows pooled from one pass).
+
+    Attributes:
+        scene, grid: the model and region grid used.
+        embedder: the service's embedder, on a backend that times its network runs.
+        label: the backend and precision, for the table.
+    """
+
+    def __init__(self, scene: str, regions: str, threads: int = 0) -> None:
+        spec = get_model_spec(scene)
+        options = backend_options(threads)
+        self._backend = _TimedBackend(create_backend("auto", spec, options=options))
+        self.embedder = SceneEmbedder(spec, self._backend, max_batch=options.max_batch)
+        self.scene, self.grid = scene, RegionGrid.parse(regions)
+        self.label = f"{self._backend.name} {self._backend.precision}"
+
+    def embed(self, frames: list[np.ndarray], clock: StageClock) -> np.ndarray:
+        """``grid.per_frame`` unit rows per frame (whole frame first); the network's time counted as ``engine``, the
+        rest (crops or the shrunk frame, normalisation, pooling) as ``preprocess``."""
+        started, engine_before = time.perf_counter(), self._backend.seconds
+        vectors = self.embedder.embed_regions(frames, self.grid).vectors
+        engine = self._backend.seconds - engine_before
+        clock.add("engine", engine)
+        clock.add("preprocess", time.perf_counter() - started - engine)
+        return vectors
+
+    def reference(self) -> np.ndarray:
+        """The watchlisted photo's embedding as the watchlist computes it (``embed``; a tighter crop than the camera
+        shows)."""
+        return self.embedder.embed([np.ascontiguousarray(photo(REFERENCE)[20:380, 80:440])])[0]
 
 
 def face_stage(threads: int = 0) -> tuple[Callable[[list[np.ndarray]], list[list[object]]] | None, str]:
@@ -150,9 +227,10 @@ def watchlist_search(
     return search, f"{label}, {len(rows):,} images"
 
 
-def alert_policy() -> Callable[[str, list[float]], int] | None:
-    """``(camera, reference scores of one frame) -> events``: the service's voting policy, or ``None`` where its
-    configuration types (pydantic) are not installed, as on the GPU image; it costs microseconds per frame."""
+def alert_policy(model: str) -> Callable[[str, list[float]], int] | None:
+    """``(camera, reference scores of one frame) -> events``: the service's voting policy for sightings of the scene
+    model ``model``, or ``None`` where its configuration types (pydantic) are not installed, as on the GPU image; it
+    costs microseconds per frame."""
     try:
         from streamer.alerts.event import AlertKind
         from streamer.alerts.policy import AlertPolicy, Sighting
@@ -166,25 +244,7 @@ def alert_policy() -> Callable[[str, list[float]], int] | None:
             Sighting("ref", "Astronaut", AlertKind.ANOMALY, score, THRESHOLD, (0, 0, *FRAME_SIZE)) for score in scores
         ]
         now = time.monotonic()
-        events = policy.observe(camera, datetime.now(UTC), FRAME_SIZE, now, sightings, "mobilenet_v2")
+        events = policy.observe(camera, datetime.now(UTC), FRAME_SIZE, now, sightings, model)
         return len(events) + len(policy.expire(now))
 
     return observe
-
-
-def embed_frames(backend: InferenceBackend, frames: list[np.ndarray], clock: StageClock) -> np.ndarray:
-    """Unit embeddings of every frame's 3x2 region grid (whole frame first), preprocessing and network timed apart."""
-    grid = RegionGrid.parse("3x2")
-    spec = get_model_spec("mobilenet_v2")
-    with clock.timing("preprocess"):
-        crops = [f[y : y + h, x : x + w] for f in frames for x, y, w, h in grid.boxes(f.shape[1], f.shape[0])]
-        batch = preprocess_images(crops, spec)
-    with clock.timing("engine"):
-        vectors = backend.run(batch)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
-
-
-def reference_embedding(backend: InferenceBackend) -> np.ndarray:
-    """The watchlisted photo's whole-frame embedding (a tighter crop than the camera shows)."""
-    crop = np.ascontiguousarray(photo(REFERENCE)[20:380, 80:440])
-    return embed_frames(backend, [crop], StageClock())[0]

@@ -1,13 +1,15 @@
 """Runs the selected benchmarks, prints their tables and saves them as JSON.
 
 Each benchmark is one entry of ``BENCHMARKS``: a name and a function of ``quick`` that returns its tables. The soak
-test runs only when asked for (``--only soak``): it takes 30 minutes.
+test runs only when asked for (``--only soak``): it takes 30 minutes. The node benchmark also takes the scene model
+and region grid (``models.scene``, ``models.scene_regions``; ``None``: the config's defaults).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from streamer.bench.report import BenchTable, console, machine, save
@@ -79,12 +81,12 @@ def _search(quick: bool) -> list[BenchTable]:
     return [search, enrollment]
 
 
-def _node(quick: bool) -> list[BenchTable]:
+def _node(quick: bool, scene: str | None = None, regions: str | None = None) -> list[BenchTable]:
     from streamer.bench.node import bench_node
 
     seconds, trials = (8, 4) if quick else (40, 7)
     # Worst case (every keyframe a new picture), and cameras where something moves in one keyframe in four.
-    return [bench_node(seconds, trials, changing=changing) for changing in (1.0, 0.25)]
+    return [bench_node(seconds, trials, changing=changing, scene=scene, regions=regions) for changing in (1.0, 0.25)]
 
 
 def _soak(quick: bool) -> list[BenchTable]:
@@ -108,18 +110,28 @@ BENCHMARKS: dict[str, Callable[[bool], list[BenchTable]]] = {
 DEFAULT = ("adaptation", "decode", "embedding", "engines", "faces", "latency", "regions", "search")
 
 
-def run_benchmarks(selected: list[str], quick: bool, output: Path) -> list[BenchTable]:
-    """Run ``selected`` benchmarks (the default set when empty); ``quick`` shortens each for a smoke run."""
+def run_benchmarks(
+    selected: list[str], quick: bool, output: Path, *, scene: str | None = None, regions: str | None = None
+) -> list[BenchTable]:
+    """Run ``selected`` benchmarks (the default set when empty); ``quick`` shortens each for a smoke run; ``scene``
+    and ``regions`` choose the node benchmark's scene model and region grid.
+
+    Raises:
+        ValueError: an unknown benchmark, or ``scene``/``regions`` without the node benchmark.
+    """
     unknown = set(selected) - set(BENCHMARKS)
     if unknown:
         raise ValueError(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     chosen = selected or list(DEFAULT)
+    if (scene or regions) and "node" not in chosen:
+        raise ValueError("--scene and --scene-regions choose the node benchmark's model: add --only node")
+    benchmarks = {**BENCHMARKS, "node": partial(_node, scene=scene, regions=regions)}
     for noisy in ("streamer", "engines", "watchlists"):  # per-alert log lines would bury the tables
         logging.getLogger(noisy).setLevel(logging.WARNING)
     console.print(f"[bold]vigil bench[/] on {machine()}: {', '.join(chosen)}{' (quick)' if quick else ''}")
     tables: list[BenchTable] = []
     for name in chosen:
-        for table in BENCHMARKS[name](quick):
+        for table in benchmarks[name](quick):
             table.show()
             tables.append(table)
         save(tables, output)  # after each benchmark, so an interrupted run keeps what it measured

@@ -53,11 +53,25 @@ def bench(
     ] = None,
     quick: Annotated[bool, typer.Option(help="Short measurements: a smoke run, not numbers to quote.")] = False,
     output: Annotated[Path, typer.Option(help="Where to save the results as JSON.")] = Path("data/bench/results.json"),
+    scene: Annotated[
+        str | None,
+        typer.Option(help="Node benchmark: scene model, as models.scene (mobilenet_v2, mobilenet_v2_pooled)."),
+    ] = None,
+    scene_regions: Annotated[
+        str | None, typer.Option(help="Node benchmark: region grid, as models.scene_regions (3x2, 3x2+4x3 ...).")
+    ] = None,
 ) -> None:
     """Run the benchmarks (what `make bench` runs): tables of ratios measured side by side in one run."""
     from streamer.bench.runner import run_benchmarks
 
+    if scene or scene_regions:
+        from streamer.bench.node_stages import scene_settings
+
+        try:
+            scene_settings(scene, scene_regions)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--scene/--scene-regions") from None
     try:
-        run_benchmarks(only or [], quick, output)
+        run_benchmarks(only or [], quick, output, scene=scene, regions=scene_regions)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--only") from None

@@ -1,14 +1,16 @@
-"""The node benchmark: a replay of a few cameras runs every stage without drops; a slow inference thread drops."""
+"""The node benchmark: a replay of a few cameras runs every stage without drops; a slow inference thread drops; the
+scene model and region grid are the configured ones, embedded by the service's ``SceneEmbedder``."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from streamer.bench.node import STAGES, NodeReplay, TrialResult
-from streamer.bench.node_stages import keyframe_clip
+from streamer.bench.node import STAGES, NodeReplay, TrialResult, _table
+from streamer.bench.node_stages import StageClock, keyframe_clip, scene_settings
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,41 @@ def test_cameras_whose_empty_picture_does_not_change_are_matched_once(
     assert (result.keyframes, result.drops) == (6, 0)
     assert result.matched == 3 * len(seeing) + 1 * (2 - len(seeing))  # once each, and every keyframe of the seeing
     assert result.sustained and "change" in result.busy
+
+
+def test_the_pooled_scene_model_is_replayed_with_its_grid_and_named_in_the_table(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    clip = keyframe_clip(tmp_path_factory.mktemp("pooled") / "keyframes.avi")
+    pooled = NodeReplay(clip, distractors=200, faces=False, scene="mobilenet_v2_pooled", regions="3x2+4x3")
+    frames = [pooled.decoder.next_frame() for _ in range(2)]
+
+    vectors = pooled.scene.embed(frames, StageClock())
+    expected = pooled.scene.embedder.embed_regions(frames, "3x2+4x3").vectors
+    result = pooled.trial(2, seconds=4.0)
+    title = _table([result], 2, pooled, 0.01, 0.1).title
+
+    assert pooled.scene.embedder.pooled and vectors.shape == (2 * 19, 1280)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)  # the service's embedder, not a copy of it
+    assert result.sustained and {"preprocess", "engine"} <= set(result.busy)
+    assert "mobilenet_v2_pooled, regions 3x2+4x3" in title
+
+
+def test_the_default_scene_model_and_grid_are_the_configs() -> None:
+    from streamer.config import ModelsConfig
+
+    defaults = ModelsConfig()
+
+    assert scene_settings() == (defaults.scene, defaults.scene_regions)
+    assert scene_settings("mobilenet_v2_pooled") == ("mobilenet_v2_pooled", defaults.scene_regions)
+    with pytest.raises(ValueError, match="scene"):
+        scene_settings("resnet50")
+    with pytest.raises(ValueError, match="scene_regions"):
+        scene_settings(regions="3x")
+
+
+def test_scene_options_without_the_node_benchmark_are_refused(tmp_path: Path) -> None:
+    from streamer.bench.runner import run_benchmarks
+
+    with pytest.raises(ValueError, match="--only node"):
+        run_benchmarks(["regions"], quick=True, output=tmp_path / "r.json", scene="mobilenet_v2_pooled")
