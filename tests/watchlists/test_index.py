@@ -9,12 +9,14 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from engines.scene import SceneEmbedder
 from tests.watchlists.counting_store import CountingStore
 from tests.watchlists.samples import DIM, TEST_MODEL, new_image, unit
+from watchlists import index as index_module
 from watchlists.enroll import Enroller
 from watchlists.errors import EmbeddingMismatchError
 from watchlists.index import Match, WatchlistIndex
@@ -386,3 +388,13 @@ def test_on_a_gpu_the_index_searches_a_device_copy_and_matches_what_an_exact_sea
 
     assert index.layout.endswith("+gpu")
     _assert_matches_like_an_exact_search(index, large.stored, large.entry_ids)
+
+
+def test_a_live_batch_searches_on_one_faiss_thread_and_a_large_search_on_all(store: WatchlistStore) -> None:
+    store.create_entry("anomaly", "near", [new_image(NEAR, "n")], actor="t")
+    index = _index(store)
+    assert _labels(index.search(np.repeat(QUERY, 7, axis=0))[0]) == ["near"]
+    assert faiss.omp_get_max_threads() == 1  # a second thread would wait for a core the networks hold
+    large = np.repeat(QUERY, index_module.ONE_THREAD_UP_TO_QUERIES + 1, axis=0)
+    assert all(_labels(found) == ["near"] for found in index.search(large))
+    assert faiss.omp_get_max_threads() == index_module._ALL_THREADS
