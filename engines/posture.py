@@ -89,7 +89,7 @@ class PersonPostureDetector:
     def __init__(self, *, tiles: bool = False, threads: int = 1) -> None:
         self._tiles = tiles
         path = weights_path()
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # here: only a node with posture on loads the runtime
 
         self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self._interpreter.allocate_tensors()
