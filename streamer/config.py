@@ -107,9 +107,10 @@ class ModelsConfig(_Section):
 
     backend: Literal["auto", "tensorrt", "torch", "onnxruntime"] = "auto"
     scene: Literal["mobilenet_v2", "mobilenet_v2_pooled"] = Field(
-        "mobilenet_v2",
-        description="Scene model. 'mobilenet_v2_pooled': the same network, regions pooled from one pass over the frame"
-        " instead of one pass per region (cheaper; its own model version, so the watchlist is re-embedded).",
+        "mobilenet_v2_pooled",
+        description="Scene model. 'mobilenet_v2_pooled': regions pooled from one pass over the frame (half the CPU of"
+        " 'mobilenet_v2', which embeds each region as its own crop; each has its own model version, so switching"
+        " re-embeds the watchlist).",
     )
     face_detector: Literal["mtcnn"] = "mtcnn"
     face_embedder: Literal["dlib_resnet128"] = "dlib_resnet128"

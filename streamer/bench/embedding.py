@@ -4,9 +4,11 @@
   embedded whole and as 6 windows; ``models.faces`` on, with a face and a scene entry enrolled so both matchers
   work; default batching and threads), fed 1280x720 keyframes by 8 simulated cameras faster than it can take them.
   It counts keyframes from its own metrics; scene images = keyframes x embeddings per keyframe.
-- bare ORT: what a plain script gets from the same exported MobileNetV2: the same windows of the same frames, each
-  ``cv2.resize``d to 224x224 and normalised with the model's mean/std, run by an ONNX Runtime session with the
-  backend's session options in batches of ``models.max_batch``. No faces, no matching: the ceiling.
+- bare ORT: what a plain script gets from the same exported MobileNetV2, run by an ONNX Runtime session with the
+  backend's session options in batches of ``models.max_batch``, inputs normalised with the model's mean/std. With
+  crops (``mobilenet_v2``): the same windows of the same frames, each ``cv2.resize``d to 224x224. Pooled
+  (``mobilenet_v2_pooled``, the default): each frame ``cv2.resize``d to the pipeline's input size, one pass, and
+  each window the plain mean of the feature-map cells it covers. No faces, no matching: the ceiling.
 
 Both are timed over at least the same wall time (the pipeline from one finished batch to another), in wall time and
 in CPU time (``time.process_time``: every thread of this
@@ -29,6 +31,7 @@ import onnxruntime as ort
 
 from engines.backends.onnxruntime import session_options
 from engines.export import exported_model_path
+from engines.region_pooling import map_input_size
 from engines.regions import RegionGrid
 from streamer.bench.report import BenchTable, console, spread
 from streamer.config import VigilConfig
@@ -62,8 +65,8 @@ def bench_embedding(seconds: float, repeats: int = 3) -> BenchTable:
                 notes=[
                     f"pipeline: default config (regions {grid}: {grid.per_frame} embeddings per keyframe, faces on, "
                     f"batch.max_batch {config.batch.max_batch}), {CAMERAS} simulated 1280x720 cameras, MQTT on.",
-                    f"bare ORT: the same {grid.per_frame} windows per frame, cv2.resize to 224 + mean/std, "
-                    f"batches of {config.models.max_batch}, the backend's session options.",
+                    f"bare ORT: {bare.describe()}, mean/std, batches of {config.models.max_batch}, the backend's "
+                    "session options.",
                     "pipeline / bare: scene images per wall second and per CPU-second, ratio taken within each turn.",
                 ],
             )
@@ -96,7 +99,8 @@ class _Sample:
 
 
 class _BareOrt:
-    """A plain script's view of the model: an ORT session fed ``cv2.resize``d windows."""
+    """A plain script's view of the model: an ORT session fed ``cv2.resize``d windows, or whole frames whose
+    feature map it averages over each window (the pooled model)."""
 
     def __init__(self, pipeline: Pipeline, grid: RegionGrid, frames: list[np.ndarray], batch: int) -> None:
         spec = pipeline.embedder.spec
@@ -104,22 +108,47 @@ class _BareOrt:
             str(exported_model_path(spec)), session_options(), providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
-        self._size = (spec.input_size[1], spec.input_size[0])  # cv2 takes (width, height)
+        self._pooled = spec.dynamic_size
+        height, width = frames[0].shape[:2]
+        self._size = map_input_size(width, height) if self._pooled else (spec.input_size[1], spec.input_size[0])
         self._mean = np.array(spec.mean, np.float32)
         self._std = np.array(spec.std, np.float32)
         self._frames, self._grid, self._batch = frames, grid, batch
 
+    def describe(self) -> str:
+        if self._pooled:
+            width, height = self._size
+            return f"each frame cv2.resize'd to {width}x{height}, the mean of the cells under each window"
+        return f"the same {self._grid.per_frame} windows per frame, cv2.resize to 224"
+
     def keyframe_batch(self, start: int, count: int) -> None:
-        """Embed the windows of ``count`` frames from ``start``: resize, normalise, NCHW, run."""
-        crops = []
+        """Embed the windows of ``count`` frames from ``start``: resize, normalise, NCHW, run (then pool)."""
+        images = []
         for n in range(start, start + count):
             image = self._frames[n % len(self._frames)]
-            for x, y, w, h in self._grid.boxes(image.shape[1], image.shape[0]):
-                crops.append(cv2.resize(image[y : y + h, x : x + w], self._size, interpolation=cv2.INTER_LINEAR))
-        tensor = ((np.stack(crops).astype(np.float32) - self._mean) / self._std).transpose(0, 3, 1, 2)
+            windows = [image] if self._pooled else self._windows(image)
+            images += [cv2.resize(window, self._size, interpolation=cv2.INTER_LINEAR) for window in windows]
+        tensor = ((np.stack(images).astype(np.float32) - self._mean) / self._std).transpose(0, 3, 1, 2)
         tensor = np.ascontiguousarray(tensor)
         for begin in range(0, len(tensor), self._batch):
-            self._session.run(None, {self._input: tensor[begin : begin + self._batch]})
+            (output,) = self._session.run(None, {self._input: tensor[begin : begin + self._batch]})
+            if self._pooled:
+                self._pool(output)
+
+    def _windows(self, image: np.ndarray) -> list[np.ndarray]:
+        return [image[y : y + h, x : x + w] for x, y, w, h in self._grid.boxes(image.shape[1], image.shape[0])]
+
+    def _pool(self, maps: np.ndarray) -> np.ndarray:
+        """Each window's vector: the mean of the whole cells it covers (rounded to cells)."""
+        _, _, cells_down, cells_across = maps.shape
+        height, width = self._frames[0].shape[:2]
+        pooled = []
+        for x, y, w, h in self._grid.boxes(width, height):
+            x0, y0 = round(x * cells_across / width), round(y * cells_down / height)
+            x1 = max(round((x + w) * cells_across / width), x0 + 1)
+            y1 = max(round((y + h) * cells_down / height), y0 + 1)
+            pooled.append(maps[:, :, y0:y1, x0:x1].mean(axis=(2, 3)))
+        return np.stack(pooled, axis=1)
 
     def run_for(self, seconds: float, keyframes_per_call: int) -> tuple[float, float, float]:
         """(keyframes, wall s, CPU s) over about ``seconds``."""

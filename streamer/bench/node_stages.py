@@ -120,7 +120,7 @@ def scene_settings(scene: str | None = None, regions: str | None = None) -> tupl
 
         from streamer.config import ModelsConfig
     except ImportError:
-        return scene or "mobilenet_v2", regions or "3x2"
+        return scene or "mobilenet_v2_pooled", regions or "3x2"
     given = {key: value for key, value in (("scene", scene), ("scene_regions", regions)) if value is not None}
     try:
         models = ModelsConfig(**given)

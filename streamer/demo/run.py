@@ -131,19 +131,19 @@ def run_demo(workdir: Path, timeout_s: float) -> int:
             time.sleep(0.5)
             printer.close()
             store.close()
-    _summary(metrics, printer, expected)
+    _summary(metrics, printer, expected, pipeline.embedder.name)
     return 0 if expected <= printer.closed_labels() else 1
 
 
-def _summary(metrics: VigilMetrics, printer: AlertPrinter, expected: set[str]) -> None:
+def _summary(metrics: VigilMetrics, printer: AlertPrinter, expected: set[str], scene_model: str) -> None:
     value = metrics.registry.get_sample_value
     table = Table(title="demo summary")
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("frames decoded (keyframes only)", f"{value('vigil_frames_decoded_total', {'camera': CAMERA}):.0f}")
     table.add_row("keyframes embedded", f"{value('vigil_keyframes_sampled_total', {'camera': CAMERA}):.0f}")
-    batches = value("vigil_inference_seconds_count", {"model": "mobilenet_v2"}) or 0
-    seconds = value("vigil_inference_seconds_sum", {"model": "mobilenet_v2"}) or 0
+    batches = value("vigil_inference_seconds_count", {"model": scene_model}) or 0
+    seconds = value("vigil_inference_seconds_sum", {"model": scene_model}) or 0
     table.add_row("mean inference per batch", f"{1000 * seconds / max(batches, 1):.1f} ms")
     table.add_row("alerts received over MQTT", str(len(printer.alerts)))
     latency_n = value("vigil_alert_latency_seconds_count") or 0

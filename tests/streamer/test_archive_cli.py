@@ -21,10 +21,11 @@ def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
 
 
 @pytest.fixture
-def archived(tmp_path: Path, scene_embedder, reference_images) -> dict[int, tuple[str, str]]:
+def archived(tmp_path: Path, pooled_scene_embedder, reference_images) -> dict[int, tuple[str, str]]:
+    """Keyframes archived by the default scene model (pooled), the one ``vigil search`` loads."""
     archive = KeyframeArchive(tmp_path / "data" / "archive")
     try:
-        return fill_archive(archive, scene_embedder, reference_images)
+        return fill_archive(archive, pooled_scene_embedder, reference_images)
     finally:
         archive.close()
 

@@ -31,7 +31,7 @@ def is_open(message) -> bool:
 
 
 def test_the_pipeline_archives_changed_keyframes_and_a_crop_finds_the_astronaut_first(
-    clip, rtsp_server, run_pipeline, astronaut_reference, scene_embedder
+    clip, rtsp_server, run_pipeline, astronaut_reference
 ) -> None:
     server = rtsp_server({"lobby": clip})
     running = run_pipeline({"lobby": server.url("lobby")})
@@ -42,6 +42,7 @@ def test_the_pipeline_archives_changed_keyframes_and_a_crop_finds_the_astronaut_
     assert 3 <= rows <= sampled / 2, f"{rows} rows for {sampled} keyframes of 3 still scenes"
 
     crop = cv2.cvtColor(cv2.imread(str(astronaut_reference)), cv2.COLOR_BGR2RGB)
+    scene_embedder = running.pipeline.embedder  # the model the keyframes were archived by (the default: pooled)
     found = archive.search(scene_embedder.embed([crop])[0], scene_embedder.version, top_k=50)
     assert len(found) >= 3
     shown = [_scene_of(cv2.cvtColor(cv2.imread(str(k.thumbnail)), cv2.COLOR_BGR2RGB), scene_embedder) for k in found]

@@ -90,7 +90,7 @@ def test_json_output_has_the_documented_shape(vigil: Vigil, scenes: Path) -> Non
         "labels",
         "scores",
     }
-    assert report["threshold"] == 0.5 and report["model_version"].startswith("mobilenet_v2@")
+    assert report["threshold"] == 0.5 and report["model_version"].startswith("mobilenet_v2_pooled@")
     assert report["rejected"] == {"count": 0, "by_reason": {}, "images": []}
     assert set(report["labels"][0]) == {
         "label",

@@ -123,7 +123,7 @@ def test_bad_images_are_each_named_with_their_reason(vigil: Vigil, photos: dict[
 
 
 def test_add_list_show_and_remove_an_entry(
-    vigil: Vigil, photos: dict[str, Path], scene_embedder: SceneEmbedder
+    vigil: Vigil, photos: dict[str, Path], pooled_scene_embedder: SceneEmbedder
 ) -> None:
     added = vigil(
         "watchlist",
@@ -146,7 +146,7 @@ def test_add_list_show_and_remove_an_entry(
     assert added.code == 0, added.err
     report = json.loads(added.out)
     entry_id = report["entry"]["id"]
-    assert len(report["added"]) == 3 and report["model_version"] == scene_embedder.version
+    assert len(report["added"]) == 3 and report["model_version"] == pooled_scene_embedder.version
 
     listed = json.loads(vigil("watchlist", "list", "--json").out)
     assert [(e["id"], e["label"], e["threshold"], e["cameras"], e["image_count"]) for e in listed] == [
@@ -383,7 +383,7 @@ def test_importing_a_file_that_is_not_an_archive_fails_and_imports_nothing(vigil
 
 
 def test_reembed_reports_nothing_to_do_when_every_image_has_the_current_models_embedding(
-    vigil: Vigil, photos: dict[str, Path], scene_embedder: SceneEmbedder
+    vigil: Vigil, photos: dict[str, Path], pooled_scene_embedder: SceneEmbedder
 ) -> None:
     _add(vigil, "--kind", "anomaly", "--label", "coffee", str(photos["coffee"]))
 
@@ -391,7 +391,7 @@ def test_reembed_reports_nothing_to_do_when_every_image_has_the_current_models_e
 
     assert result.code == 0, result.err
     assert [(r["kind"], r["missing"], r["model_version"]) for r in json.loads(result.out)] == [
-        ("anomaly", 0, scene_embedder.version)
+        ("anomaly", 0, pooled_scene_embedder.version)
     ]
 
 

@@ -90,7 +90,7 @@ def test_the_service_reembeds_an_old_watchlist_and_serves_the_api_from_the_pipel
         service.join(timeout=60)
 
     assert not service.is_alive()
-    assert "re-embedding 1 anomaly images with model mobilenet_v2@" in caplog.text
+    assert "re-embedding 1 anomaly images with model mobilenet_v2_pooled@" in caplog.text
     assert [m["label"] for m in matched["matches"]] == ["coffee"]
     assert created.status_code == 201 and cameras == {"cameras": []}
     with WatchlistStore(tmp_path / "watchlist.db") as store:

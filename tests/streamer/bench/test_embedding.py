@@ -15,6 +15,7 @@ def test_embedding_benchmark_compares_the_default_pipeline_with_bare_onnx_runtim
     pipeline, bare, ratio = table.rows
     assert pipeline[0].startswith("pipeline, shipped defaults") and bare[0].startswith("bare ORT")
     assert "regions 3x2: 7 embeddings per keyframe, faces on" in table.notes[0]  # the shipped defaults, said
+    assert "mobilenet_v2_pooled@" in table.title and "the mean of the cells under each window" in table.notes[1]
     for row in (pipeline, bare):
         keyframes, images = median_of(row[1]), median_of(row[2])
         assert keyframes > 0 and images == pytest.approx(keyframes * 7, rel=0.2)
