@@ -6,9 +6,9 @@ decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest 
 service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms), judges
 whether each shows its camera's last matched picture, one that matched nothing (``streamer.unchanged``: then nothing
 below runs for it), embeds the others whole and by region as the pipeline does (``models.scene`` over
-``models.scene_regions``: 3x2 crops of ``mobilenet_v2`` by default, or windows pooled from one pass with
-``mobilenet_v2_pooled``) while a second thread finds and embeds their faces (the service's defaults: faces on, as while
-the face watchlist holds entries), searches the watchlist and feeds the alert policy.
+``models.scene_regions``: by default 3x2 windows pooled from one ``mobilenet_v2_pooled`` pass, or each window
+its own crop with ``mobilenet_v2``) while a second thread finds and embeds their faces (the service's defaults:
+faces on, as while the face watchlist holds entries), searches the watchlist and feeds the alert policy.
 
 What the cameras show is a parameter, ``changing``: the share of each camera's keyframes that show a new picture
 (1.0: every keyframe a different photo, the worst case; 0.25: something moves in one keyframe in four). A keyframe
