@@ -184,11 +184,12 @@ def test_the_live_console_follows_a_real_alert_from_open_to_close_and_acknowledg
     assert console.row(alert_id).find_elements(By.CSS_SELECTOR, ".ack-button") == []
 
     # Filters hide the rows that do not match, and show them again.
+    # (a row may be re-rendered by a live update while it is read: wait, which retries stale elements)
     browser.find_element(By.ID, "live-label").send_keys("nobody")
-    assert not console.row(alert_id).is_displayed()
+    console.wait(lambda: not console.row(alert_id).is_displayed(), timeout=5)
     browser.find_element(By.ID, "live-label").clear()
     browser.find_element(By.ID, "live-label").send_keys("astro")
-    assert console.row(alert_id).is_displayed()
+    console.wait(lambda: console.row(alert_id).is_displayed(), timeout=5)
 
     # Deep links: the alert's page, an entry's page, and Back/Forward between them.
     console.row(alert_id).find_element(By.CSS_SELECTOR, "a.label").click()
