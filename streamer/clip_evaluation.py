@@ -8,9 +8,11 @@ adaptation is on, cosine otherwise) and voted on by the alert policy, on the cli
 each distinct set are enrolled once into a scratch watchlist (the configured database is never touched) and, with
 adaptation on, trained once: the clips stand for cameras without history, so no archived background is used.
 
-Scoring follows the development set's README: an open alert for label L at time t is a hit when
-``t0 - 0.5 <= t <= t1 + 5`` for one of L's truth spans (the detection delay is ``t - t0``), is ignored inside an
-``optional`` span, and is a false alarm otherwise. False alarms per hour divide by the footage where that label is
+Scoring follows the development set's README: an alert message (``open``, or ``update``: a better score, or the
+entry seen again after a lull while its alert is still open) for label L at time t finds an event when
+``t0 - 0.5 <= t <= t1 + 5`` for one of L's truth spans (the detection delay is ``t - t0``). An opened alert outside
+every such window is a false alarm unless it is inside an ``optional`` span (updates never add false alarms: their
+alert was counted when it opened). False alarms per hour divide by the footage where that label is
 neither true nor optional, summed over the clips that enrol it.
 """
 
@@ -109,11 +111,13 @@ class ClipAlert:
     label: str
     t: float
     score: float
+    event: str = AlertPhase.OPEN.value
 
 
 @dataclass
 class ClipRun:
-    """What one clip produced: the alerts opened, and per keyframe each entry's best score (for distributions)."""
+    """What one clip produced: the alert messages (opens, updates), and per keyframe each entry's best score (for
+    distributions)."""
 
     case: ClipCase
     alerts: list[ClipAlert] = field(default_factory=list)
@@ -181,9 +185,9 @@ class ClipEvaluator:
                     CAMERA, frame.frame_time, frame.size, t, sightings, self._embedder.version
                 )
                 run.alerts += [
-                    ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score)
+                    ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score, e.event.value)
                     for e in events
-                    if e.event is AlertPhase.OPEN
+                    if e.event is not AlertPhase.CLOSE
                 ]
         run.duration_s = max(run.duration_s, case.duration_s)
         return run
@@ -304,7 +308,7 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
                     report.delays.append(min(hits) - t0)
                 else:
                     report.missed.append(f"{case.name}@{t0:g}")
-            for alert in alerts:
+            for alert in (a for a in alerts if a.event == AlertPhase.OPEN.value):
                 hit = any(t0 - HIT_BEFORE_S <= alert.t <= t1 + HIT_AFTER_S for t0, t1 in truth)
                 if not hit and not any(a <= alert.t <= b for a, b in optional):
                     report.false_alarms += 1
@@ -328,7 +332,7 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
         "categories": {label: categories[label].as_dict() for label in sorted(categories)},
         "overall": {k: v for k, v in total.as_dict().items() if k not in ("scores_in_truth", "scores_elsewhere")},
         "alerts": [
-            {"clip": r.case.name, "label": a.label, "t": round(a.t, 2), "score": round(a.score, 4)}
+            {"clip": r.case.name, "label": a.label, "event": a.event, "t": round(a.t, 2), "score": round(a.score, 4)}
             for r in runs
             for a in r.alerts
         ],

@@ -180,6 +180,12 @@ class AlertPolicyConfig(_Section):
     vote_window: int = Field(3, ge=1)
     close_after_s: float = Field(10.0, gt=0, description="Close an event when its entry has not matched for this long.")
     cooldown_s: float = Field(30.0, ge=0, description="After a close, no new open for the same entry and camera.")
+    resight_after_s: float = Field(
+        3.0,
+        ge=0,
+        description="An open event whose entry had not matched for this long and is voted in again is updated with"
+        " the new sighting (a patient who fell again, a fire that flared up again), whatever its score. 0: off.",
+    )
     unknown_faces: bool = Field(
         False, description="Cluster good faces that match nobody (unknown-<n>) and alert on them (kind unknown_face)."
     )

@@ -23,7 +23,8 @@ class AlertKind(StrEnum):
 
 
 class AlertPhase(StrEnum):
-    """``open`` starts an event, ``update`` reports a better score, ``close`` ends it; all share one alert_id."""
+    """``open`` starts an event, ``update`` reports a better score or a new sighting after a lull, ``close`` ends it;
+    all share one alert_id."""
 
     OPEN = "open"
     UPDATE = "update"

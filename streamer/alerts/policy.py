@@ -2,11 +2,12 @@
 
 A single frame that matches is weak evidence (a reflection, a poster, one noisy embedding), so an entry must match
 on ``vote_hits`` of the camera's last ``vote_window`` sampled frames before an event opens. An open event is
-``update``d when its score improves and ``close``d once the entry has not matched for ``close_after_s``; after a
-close the same (entry, camera) stays quiet for ``cooldown_s``. A sighting scoring ``open_at_once_margin`` (per kind)
-over its threshold is strong enough alone and opens at once. Near sightings (``Sighting.near``) never vote: they only
-ask the pipeline for a confirmation burst. State is per (camera, entry) and is dropped as soon as
-it carries no information, so memory stays bounded however many identities pass by.
+``update``d when its score improves, or when the entry is voted in again after ``resight_after_s`` without a match
+(it went away and came back: the operator gets the new picture), and ``close``d once the entry has not matched for
+``close_after_s``; after a close the same (entry, camera) stays quiet for ``cooldown_s``. A sighting scoring
+``open_at_once_margin`` (per kind) over its threshold is strong enough alone and opens at once. Near sightings
+(``Sighting.near``) never vote: they only ask the pipeline for a confirmation burst. State is per (camera, entry)
+and is dropped as soon as it carries no information, so memory stays bounded however many identities pass by.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class _Track:
     best_score: float = 0.0
     last_hit_at: float = 0.0  # monotonic
     last_hit_wall: datetime | None = None
+    resighted: bool = False  # matched again after a lull while open: an update is due once the vote agrees
     quiet_until: float = 0.0  # monotonic end of cooldown
 
 
@@ -82,6 +84,9 @@ class AlertPolicy:
         for sighting in best.values():
             track = self._tracks.setdefault((camera, sighting.entry_id), _Track())
             track.hits.append(index)
+            lull = self._config.resight_after_s
+            if track.open_event is not None and lull > 0 and now - track.last_hit_at >= lull:
+                track.resighted = True
             track.last_hit_at, track.last_hit_wall = now, frame_time
             event = self._decide(track, camera, index, frame_time, frame_size, now, sighting, model)
             if event is not None:
@@ -125,9 +130,11 @@ class AlertPolicy:
         while track.hits and track.hits[0] < window_start:
             track.hits.popleft()
         if track.open_event is not None:
-            if s.score < track.best_score + UPDATE_MARGIN:
+            resighted = track.resighted and len(track.hits) >= self._config.vote_hits
+            if s.score < track.best_score + UPDATE_MARGIN and not resighted:
                 return None
-            track.best_score = s.score
+            track.resighted = False
+            track.best_score = max(track.best_score, s.score)
             track.open_event = self._event(
                 track.open_event.alert_id, AlertPhase.UPDATE, camera, frame_time, frame_size, s, model
             )
@@ -171,6 +178,7 @@ class AlertPolicy:
 
     def _close(self, track: _Track, event: AlertEvent, now: float) -> AlertEvent:
         track.open_event = None
+        track.resighted = False
         track.hits.clear()
         track.quiet_until = now + self._config.cooldown_s
         # The close carries the best score seen and the time of the last sighting.

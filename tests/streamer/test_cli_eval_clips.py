@@ -94,14 +94,17 @@ def test_a_truth_file_naming_a_missing_clip_is_refused_before_any_model_loads(vi
 
 @pytest.fixture
 def fall_truth(tmp_path: Path, clip_factory) -> Path:
-    """A person standing for 3 s, then lying on the floor for 5 s (the photo turned), then standing again: one fall;
-    and a clip of the same person standing only (must stay quiet). The fall references are ordinary photos."""
+    """A person standing for 3 s, then lying on the floor for 4 s (the photo turned), standing for 5 s, lying again
+    for 5 s and standing: two falls; and a clip of the same person standing only (must stay quiet). The fall
+    references are ordinary photos."""
     encoding = ClipEncoding(fps=10, gop=10)
     astronaut = photo("astronaut")
     standing = (letterbox(astronaut, SIZE, 1.0), 3)
     lying = (letterbox(cv2.rotate(astronaut, cv2.ROTATE_90_CLOCKWISE), SIZE, 1.0), 5)
     clips = {
-        "fall": clip_factory.scenes("eval-fall", [standing, lying, standing], encoding),
+        "fall": clip_factory.scenes(
+            "eval-fall", [standing, (lying[0], 4), (standing[0], 5), lying, standing], encoding
+        ),
         "standing": clip_factory.scenes("eval-standing", [(standing[0], 8)], encoding),
     }
     folder = tmp_path / "falls"
@@ -119,7 +122,7 @@ def fall_truth(tmp_path: Path, clip_factory) -> Path:
                 "video": f"{name}.mp4",
                 "kind": "anomaly",
                 "refs": {"fall": refs},
-                "truth": {"fall": [[3.0, 8.0]]} if name == "fall" else {},
+                "truth": {"fall": [[3.0, 7.0], [12.0, 17.0]]} if name == "fall" else {},
                 "negative_for": [] if name == "fall" else ["fall"],
             }
         )
@@ -130,7 +133,12 @@ def fall_truth(tmp_path: Path, clip_factory) -> Path:
 def test_a_fall_is_found_by_posture_and_a_standing_person_stays_quiet(vigil: Vigil, fall_truth: Path):
     result = vigil("eval", str(fall_truth), "--json")
     assert result.code == 0, result.err
-    fall = json.loads(result.out)["modes"]["adapted"]["categories"]["fall"]
-    assert (fall["events"], fall["detected"], fall["false_alarms"]) == (1, 1, 0), fall
+    report = json.loads(result.out)["modes"]["adapted"]
+    fall = report["categories"]["fall"]
+    assert (fall["events"], fall["detected"], fall["false_alarms"]) == (2, 2, 0), fall
+    # The second fall comes while the first one's alert is still open: it is reported as an update with its picture.
+    messages = [(a["event"], a["t"]) for a in report["alerts"] if a["clip"] == "fall"]
+    assert [event for event, _ in messages] == ["open", "update"], messages
+    assert 12.0 <= messages[1][1] <= 17.0
     assert fall["median_delay_s"] <= 3.0
     assert fall["scores_in_truth"]["p50"] >= 0.7 > fall["scores_elsewhere"]["p95"]  # posture scores, not cosine

@@ -1,4 +1,4 @@
-"""The alert policy: voting before open, update on a better score, close after silence, cooldown."""
+"""The alert policy: voting before open, update on a better score or a return, close after silence, cooldown."""
 
 from __future__ import annotations
 
@@ -56,6 +56,25 @@ def test_a_better_score_updates_the_same_alert_and_silence_closes_it():
     assert len({e.alert_id for e in events}) == 1
     assert events[-1].score == pytest.approx(0.9)
     assert events[-1].frame_time == T0 + timedelta(seconds=2)  # last seen
+
+
+@pytest.mark.parametrize(
+    ("pattern", "resight_after_s", "updates_at"),
+    [
+        ("xx....xx", 3.0, [7]),  # gone 4 s, voted in again: the operator gets the new sighting
+        ("xx....x..", 3.0, []),  # one stray frame after the lull does not count
+        ("xx.xx", 3.0, []),  # a one-frame gap is no lull
+        ("xx....xx", 0.0, []),  # off
+        ("xx...xx...xx", 3.0, [6, 11]),  # every return after a lull
+    ],
+)
+def test_an_open_event_is_updated_when_its_entry_comes_back_after_a_lull(pattern, resight_after_s, updates_at):
+    config = AlertPolicyConfig(vote_hits=2, vote_window=3, close_after_s=10, resight_after_s=resight_after_s)
+    events = feed(AlertPolicy(config, "n1"), pattern, score=0.8)  # the same score: not an improvement
+    assert [e.event for e in events][:1] == [AlertPhase.OPEN]
+    updates = [e for e in events if e.event is AlertPhase.UPDATE]
+    assert [(e.frame_time - T0).total_seconds() for e in updates] == updates_at
+    assert len({e.alert_id for e in events}) == 1
 
 
 def test_cooldown_suppresses_a_new_open_for_the_same_entry_and_camera():
