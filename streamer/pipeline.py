@@ -285,9 +285,9 @@ class Pipeline:
         return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
 
     def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
-        """Any sighting or near candidate of an entry not alerting yet on the camera asks it for a burst; once all
-        its sightings alert, a running burst has nothing left to confirm and ends."""
-        if any(not self._policy.is_open(camera, s.entry_id) for s in sightings):
+        """Any sighting or near candidate of an entry not alerting yet on the camera (or back after a lull) asks it
+        for a burst; once all its sightings are settled, a running burst has nothing left to confirm and ends."""
+        if any(not self._policy.settled(camera, s.entry_id) for s in sightings):
             self._confirm.request(camera)
         elif sightings:
             self._confirm.cancel(camera)

@@ -94,10 +94,11 @@ class AlertPolicy:
         self._forget_stale(camera, index, now)
         return events
 
-    def is_open(self, camera: str, entry_id: str) -> bool:
-        """An event of this entry is open on this camera (nothing left to confirm)."""
+    def settled(self, camera: str, entry_id: str) -> bool:
+        """An event of this entry is open on this camera and nothing awaits a vote: not a first sighting, nor a
+        return after a lull (either is worth a confirmation burst)."""
         track = self._tracks.get((camera, entry_id))
-        return track is not None and track.open_event is not None
+        return track is not None and track.open_event is not None and not track.resighted
 
     def expire(self, now: float) -> list[AlertEvent]:
         """Close events whose entry has not matched for ``close_after_s`` (call periodically, even without frames)."""

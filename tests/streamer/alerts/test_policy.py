@@ -77,6 +77,17 @@ def test_an_open_event_is_updated_when_its_entry_comes_back_after_a_lull(pattern
     assert len({e.alert_id for e in events}) == 1
 
 
+def test_a_return_after_a_lull_is_unsettled_until_it_is_voted_in():
+    config = AlertPolicyConfig(vote_hits=2, vote_window=3, close_after_s=10, resight_after_s=3)
+    policy = AlertPolicy(config, "n1")
+    feed(policy, "xx....")
+    assert policy.settled("cam", "e1")  # open, nothing new to confirm: no burst
+    assert feed(policy, "x", start=6) == []
+    assert not policy.settled("cam", "e1")  # back after 5 s: worth a burst so the update comes soon
+    assert [e.event for e in feed(policy, "x", start=7)] == [AlertPhase.UPDATE]
+    assert policy.settled("cam", "e1")
+
+
 def test_cooldown_suppresses_a_new_open_for_the_same_entry_and_camera():
     config = AlertPolicyConfig(vote_hits=1, vote_window=1, close_after_s=2, cooldown_s=30)
     policy = AlertPolicy(config, "n1")
@@ -130,6 +141,6 @@ def test_near_sightings_never_vote_and_an_open_event_is_known():
                     near=True)  # fmt: skip
     for t in range(3):
         assert policy.observe("cam", T0 + timedelta(seconds=t), (64, 48), t, [near], "m@abc") == []
-    assert not policy.is_open("cam", "e1")
+    assert not policy.settled("cam", "e1")
     assert [e.event for e in feed(policy, "xx", start=3)] == [AlertPhase.OPEN]
-    assert policy.is_open("cam", "e1") and not policy.is_open("other", "e1")
+    assert policy.settled("cam", "e1") and not policy.settled("other", "e1")
