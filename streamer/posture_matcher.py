@@ -100,3 +100,11 @@ class PostureMatcher:
 def posture_labels(settings: PostureConfig) -> list[str]:
     """The labels matched by posture, lower case (labels compare case-insensitively); none when posture is off."""
     return [label.strip().lower() for label in settings.labels] if settings.enabled else []
+
+
+def entry_posture(kind: str, label: str, settings: PostureConfig) -> dict[str, float] | None:
+    """What an entry shown to an admin is matched by when it is matched by posture (its photos' trained head, if
+    any, is then unused); ``None`` for every other entry."""
+    if kind != "anomaly" or label.strip().lower() not in posture_labels(settings):
+        return None
+    return {"threshold": settings.threshold, "lying_within_deg": settings.lying_within_deg}

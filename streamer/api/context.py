@@ -21,6 +21,7 @@ from streamer.alerts.outbox import AlertOutbox
 from streamer.api.decode_budget import DecodeBudget
 from streamer.api.tokens import ApiTokens
 from streamer.archive.keyframes import KeyframeArchive
+from streamer.config import PostureConfig
 from streamer.sources.status import CameraStatus
 from streamer.unknown.store import UnknownFaceStore
 from watchlists.embedders import KindEmbedders
@@ -74,6 +75,7 @@ class ApiContext:
         unknown: the node's stranger clusters (``data/unknown.db``); ``None`` serves none.
         latest_jpeg: a camera's newest keyframe as a JPEG thumbnail, None before its first (the pipeline's
             ``LatestKeyframes.jpeg``).
+        posture: the ``posture`` config: entries with its labels are shown as matched by posture; ``None``: none are.
         acks: operators' acknowledgements, kept in the outbox database (set from ``outbox``).
     """
 
@@ -95,6 +97,7 @@ class ApiContext:
     cameras: frozenset[str] | None = None
     unknown: UnknownFaceStore | None = None
     latest_jpeg: Callable[[str], bytes | None] = lambda _camera: None
+    posture: PostureConfig | None = None
     acks: AlertAcks | None = field(init=False, default=None)
     _indexes: dict[tuple[str, str], WatchlistIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -136,10 +136,22 @@ class EntryAdaptationResponse(BaseModel):
     validation_fpr: float | None = Field(description="Held-back negative regions at or above the threshold.")
 
 
+class EntryPostureResponse(BaseModel):
+    threshold: float = Field(description="The person score an alert needs: detector confidence times flatness.")
+    lying_within_deg: float = Field(description="A body within this many degrees of horizontal counts as lying.")
+
+
 class EntryDetailResponse(BaseModel):
     entry: EntryResponse
     adaptation: EntryAdaptationResponse | None = Field(
-        None, description="Its trained few-shot head, when it has one; null: matched by cosine similarity."
+        None,
+        description="Its trained few-shot head, when it has one; null: matched by cosine similarity, or by"
+        " posture (``posture``).",
+    )
+    posture: EntryPostureResponse | None = Field(
+        None,
+        description="Set when the entry is matched by a person lying down (config posture.labels, e.g. fall),"
+        " not by its photos.",
     )
     images: list[ImageResponse]
     negatives: list[ImageResponse]

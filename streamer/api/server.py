@@ -170,6 +170,7 @@ def start_api(
         cameras=frozenset(config.cameras),
         unknown=unknown,
         latest_jpeg=pipeline.latest.jpeg,
+        posture=config.posture,
     )
     server = ApiServer(create_api(context, docs=api.docs), api.bind, api.port, listening=listening, guard=api)
     server.start()

@@ -37,6 +37,7 @@ from streamer.cli.watchlist_render import (
 )
 from streamer.cli.watchlist_transfer import transfer_app
 from streamer.config import load_config
+from streamer.posture_matcher import entry_posture
 from watchlists.enroll import Enroller
 from watchlists.records import Entry, check_entry_fields
 from watchlists.sources import check_images
@@ -118,18 +119,20 @@ def show(entry_id: EntryIdArgument, config: ConfigOption = None, as_json: JsonOp
         entry = store.get_entry(store.resolve_entry_id(entry_id))
         images, negatives = store.entry_images(entry.id), store.entry_negatives(entry.id)
         audit = store.audit(entry.id)
-        adaptation = entry_adaptation(store, entry, settings)
+        posture = entry_posture(entry.kind, entry.label, settings.posture)
+        adaptation = None if posture else entry_adaptation(store, entry, settings)
     if as_json:
         data = {
             "entry": entry_json(entry, settings),
             "adaptation": adaptation,
+            "posture": posture,
             "images": [image_json(i) for i in images],
             "negatives": [image_json(i) for i in negatives],
             "audit": [audit_json(a) for a in audit],
         }
         echo_json(data)
     else:
-        print_entry(entry, [*images, *negatives], audit, settings, adaptation)
+        print_entry(entry, [*images, *negatives], audit, settings, adaptation, posture)
 
 
 @watchlist_app.command("update")

@@ -106,12 +106,19 @@ def print_entry(
     audit: Sequence[AuditRecord],
     settings: VigilConfig,
     adaptation: dict[str, Any] | None = None,
+    posture: dict[str, float] | None = None,
 ) -> None:
     """One entry for a person: its fields, its images and negatives in one table, then its audit history."""
     out = console()
     out.print(f"[bold]{entry.label}[/bold]  {entry.id}  ({entry.kind}, {'enabled' if entry.enabled else 'disabled'})")
     out.print(f"threshold {threshold_text(entry, settings)}; cameras {', '.join(entry.cameras) or 'all'}")
-    if adaptation is not None:
+    if posture is not None:
+        out.print(
+            f"matched by posture, not by its photos: a person lying down (within {posture['lying_within_deg']:g}"
+            f" degrees of flat), person score >= {posture['threshold']:g} (config posture)",
+            highlight=False,
+        )
+    elif adaptation is not None:
         out.print(
             f"matched by trained head (adaptation {adaptation['version']}, {adaptation['trained_at']}): threshold "
             f"{adaptation['threshold']:.3f}, held-back recall {_share(adaptation['validation_recall'])}, false "

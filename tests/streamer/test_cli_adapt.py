@@ -59,3 +59,17 @@ def test_nothing_to_adapt_exits_1_and_says_why(vigil: Vigil):
 def test_faces_are_not_adapted(vigil: Vigil):
     result = vigil("adapt", "--kind", "face")
     assert result.code == 2 and "only anomaly entries are adapted" in result.err
+
+
+def test_an_entry_matched_by_posture_says_so_instead_of_showing_its_unused_head(vigil: Vigil):
+    for number, name in enumerate(["camera", "coffee"]):
+        cv2.imwrite(f"fall-{number}.png", cv2.cvtColor(photo(name), cv2.COLOR_RGB2BGR))
+    added = vigil("watchlist", "add", "--kind", "anomaly", "--label", "Fall", "fall-0.png", "fall-1.png", "--json")
+    entry_id = json.loads(added.out)["entry"]["id"]
+    vigil("watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png")
+    assert vigil("adapt").code == 0
+
+    shown = json.loads(vigil("watchlist", "show", entry_id[:8], "--json").out)
+    assert shown["adaptation"] is None and shown["posture"] == {"threshold": 0.7, "lying_within_deg": 30.0}
+    table = vigil("watchlist", "show", entry_id[:8])
+    assert "matched by posture" in table.out and "trained head" not in table.out

@@ -10,6 +10,7 @@ Screenshots land in /tmp (``vigil-web-*.png``) for a person to look at.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -25,7 +26,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from streamer.api.app import create_api
 from streamer.api.server import ApiServer
+from streamer.config import PostureConfig
 from streamer.unknown.clusters import UnknownFaceClusterer
 from streamer.unknown.store import UnknownFaceStore
 from tests.fixtures.browser import console_errors
@@ -522,3 +525,25 @@ def test_a_viewer_sees_the_strangers_but_not_the_form(page: WebPage, strangers) 
     page.wait(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "figure.cluster")) == 2)
     forms = page.driver.find_elements(By.CSS_SELECTOR, "form.promote")
     assert forms and not any(form.is_displayed() for form in forms)
+
+
+def test_an_entry_matched_by_posture_says_so_on_its_page(
+    browser: WebDriver, api: Api, photo_bytes: dict[str, bytes]
+) -> None:
+    server = ApiServer(create_api(dataclasses.replace(api.context, posture=PostureConfig())), "127.0.0.1", 0)
+    server.start()
+    try:
+        _create(api, "Fall", ("c.jpg", photo_bytes["coffee.jpg"]))
+        browser.get(f"{server.url}/")
+        page = WebPage(browser, api)
+        page.wait(lambda: page.by_id("token").is_displayed())
+        page.sign_in("viewer")
+        page.wait(lambda: page.labels() == ["Fall"])
+        page.open_entry("Fall")
+        page.wait(lambda: "posture, not its photos" in page.text("entry-facts"))
+        assert "person score at least 0.7" in page.text("entry-facts")
+        assert console_errors(browser) == []
+    finally:
+        browser.execute_script("sessionStorage.clear()")
+        browser.get("about:blank")
+        server.stop()

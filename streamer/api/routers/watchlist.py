@@ -19,11 +19,13 @@ from streamer.api.schemas import (
     EnrollResponse,
     EntryAdaptationResponse,
     EntryDetailResponse,
+    EntryPostureResponse,
     EntryResponse,
     ErrorResponse,
     ImageResponse,
 )
 from streamer.api.uploads import multipart_openapi, read_upload
+from streamer.posture_matcher import entry_posture
 from watchlists.enroll import Enroller
 from watchlists.records import KINDS, Entry, check_entry_fields
 
@@ -81,10 +83,12 @@ def get_entry(entry_id: str, context: Context, _: Viewer) -> EntryDetailResponse
     store = context.store
     entry = store.get_entry(entry_id)
     serving = context.adaptation.serving if context.adaptation is not None else None
-    adaptation = serving.entry_summary(entry.id) if serving is not None else None
+    posture = entry_posture(entry.kind, entry.label, context.posture) if context.posture is not None else None
+    adaptation = serving.entry_summary(entry.id) if serving is not None and posture is None else None
     return EntryDetailResponse(
         entry=entry_response(context, entry),
         adaptation=EntryAdaptationResponse(**adaptation) if adaptation else None,
+        posture=EntryPostureResponse(**posture) if posture else None,
         images=[ImageResponse.from_image(i) for i in store.entry_images(entry.id)],
         negatives=[ImageResponse.from_image(i) for i in store.entry_negatives(entry.id)],
         audit=[AuditResponse.from_record(a) for a in store.audit(entry.id)],

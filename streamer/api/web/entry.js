@@ -57,8 +57,12 @@ async function openEntry(entryId) {
   await renderEntry();
 }
 
-/** How an entry is matched: its trained head (few-shot adaptation) or cosine similarity. */
-function matchedBy(entry, adaptation) {
+/** How an entry is matched: a person's posture, its trained head (few-shot adaptation) or cosine similarity. */
+function matchedBy(entry, adaptation, posture) {
+  if (posture) {
+    return `posture, not its photos: a person lying down (within ${posture.lying_within_deg} degrees of flat), ` +
+      `person score at least ${posture.threshold}`;
+  }
   if (adaptation) {
     const share = (v) => (v === null ? "n/a" : `${(100 * v).toFixed(1)}%`);
     return `trained head (adaptation ${adaptation.version}, ${fmtTime(adaptation.trained_at)}): threshold ` +
@@ -77,14 +81,14 @@ async function renderEntry() {
     sayFailure($("entry-status"), failure);
     return;
   }
-  const { entry, adaptation, images, negatives, audit } = detail;
+  const { entry, adaptation, posture, images, negatives, audit } = detail;
   state.entry = entry;
   forgetImages();
   $("entry-title").textContent = `${entry.label} (${entry.kind})`;
   const facts = [
     ["Id", entry.id],
     ["Threshold", entry.threshold === null ? `${entry.effective_threshold} (the kind's default)` : entry.threshold],
-    ["Matched by", matchedBy(entry, adaptation)],
+    ["Matched by", matchedBy(entry, adaptation, posture)],
     ["Cameras", entry.cameras.length ? entry.cameras.join(", ") : "all"],
     ["Enabled", entry.enabled ? "yes" : "no (never matches)"],
     ["Notes", entry.notes || "—"],

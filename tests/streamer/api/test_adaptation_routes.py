@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from streamer.adaptation_worker import AdaptationWorker
 from streamer.api.app import create_api
-from streamer.config import AdaptationConfig
+from streamer.config import AdaptationConfig, PostureConfig
 from streamer.demo.scenes import photo
 from streamer.metrics import VigilMetrics
 from tests.fixtures.rtsp import wait_until
@@ -67,6 +67,22 @@ def test_an_admin_trains_now_and_the_new_heads_are_shown(api: Api, adapting):
     detail = client.get(f"/api/v1/watchlist/{head['id']}", headers=api.headers("viewer")).json()
     assert detail["adaptation"]["version"] == state["adaptation"]["version"]  # the entry says how it is matched
     assert detail["adaptation"]["threshold"] == head["threshold"]
+
+
+def test_an_entry_matched_by_posture_is_shown_so(api: Api):
+    client = TestClient(create_api(dataclasses.replace(api.context, posture=PostureConfig())))
+    details = {}
+    for label, name in (("Fall", "camera"), ("Rocket", "rocket")):
+        files = [("images", ("f.png", encode(photo(name), "PNG"), "image/png"))]
+        created = client.post(
+            "/api/v1/watchlist", headers=api.headers("admin"), data={"kind": "anomaly", "label": label}, files=files
+        )
+        assert created.status_code == 201, created.text
+        entry_id = created.json()["entry"]["id"]
+        details[label] = client.get(f"/api/v1/watchlist/{entry_id}", headers=api.headers("viewer")).json()
+    assert details["Fall"]["posture"] == {"threshold": 0.7, "lying_within_deg": 30.0}
+    assert details["Fall"]["adaptation"] is None
+    assert details["Rocket"]["posture"] is None
 
 
 def test_the_routes_are_documented(api: Api):
