@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from streamer.demo.scenes import letterbox, photo
@@ -28,27 +29,41 @@ def truth(tmp_path: Path, clip_factory) -> Path:
         ),
         "quiet": clip_factory.scenes("eval-quiet", [scene("coffee", 4), scene("chelsea", 4)], encoding),
     }
-    folder = tmp_path / "dataset"
-    (folder / "refs").mkdir(parents=True)
     rocket = photo("rocket")
+    crops = [rocket[0:330, 100:420], rocket[40:400, 150:450], rocket[:, 60:560]]
+    durations = {"launch": 10.0, "quiet": 8.0}
+    return write_truth(tmp_path / "dataset", "rocket", crops, clips, {"launch": [[3.0, 7.0]]}, durations)
+
+
+def write_truth(
+    folder: Path,
+    label: str,
+    references: list[np.ndarray],
+    clips: dict[str, Path],
+    truth: dict[str, list[list[float]]],
+    durations: dict[str, float] | None = None,
+) -> Path:
+    """A truth file in ``folder``: the clips, ``label``'s reference photos, its spans per clip (the other clips must
+    stay quiet)."""
+    (folder / "refs").mkdir(parents=True)
     refs = []
-    for number, crop in enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450], rocket[:, 60:560]]):
-        refs.append(f"refs/rocket-{number}.png")
-        cv2.imwrite(str(folder / refs[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    for number, image in enumerate(references):
+        refs.append(f"refs/{label}-{number}.png")
+        cv2.imwrite(str(folder / refs[-1]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     entries = []
     for name, clip in clips.items():
         (folder / f"{name}.mp4").write_bytes(Path(clip).read_bytes())
-        entries.append(
-            {
-                "name": name,
-                "video": f"{name}.mp4",
-                "kind": "anomaly",
-                "refs": {"rocket": refs},
-                "truth": {"rocket": [[3.0, 7.0]]} if name == "launch" else {},
-                "negative_for": [] if name == "launch" else ["rocket"],
-                "duration_s": 10.0 if name == "launch" else 8.0,
-            }
-        )
+        entry = {
+            "name": name,
+            "video": f"{name}.mp4",
+            "kind": "anomaly",
+            "refs": {label: refs},
+            "truth": {label: truth[name]} if name in truth else {},
+            "negative_for": [] if name in truth else [label],
+        }
+        if durations:
+            entry["duration_s"] = durations[name]
+        entries.append(entry)
     (folder / "truth.json").write_text(json.dumps({"e2e": entries}))
     return folder / "truth.json"
 
@@ -107,27 +122,8 @@ def fall_truth(tmp_path: Path, clip_factory) -> Path:
         ),
         "standing": clip_factory.scenes("eval-standing", [(standing[0], 8)], encoding),
     }
-    folder = tmp_path / "falls"
-    (folder / "refs").mkdir(parents=True)
-    refs = []
-    for number, name in enumerate(["camera", "coffee"]):
-        refs.append(f"refs/fall-{number}.png")
-        cv2.imwrite(str(folder / refs[-1]), cv2.cvtColor(photo(name), cv2.COLOR_RGB2BGR))
-    entries = []
-    for name, clip in clips.items():
-        (folder / f"{name}.mp4").write_bytes(Path(clip).read_bytes())
-        entries.append(
-            {
-                "name": name,
-                "video": f"{name}.mp4",
-                "kind": "anomaly",
-                "refs": {"fall": refs},
-                "truth": {"fall": [[3.0, 7.0], [12.0, 17.0]]} if name == "fall" else {},
-                "negative_for": [] if name == "fall" else ["fall"],
-            }
-        )
-    (folder / "truth.json").write_text(json.dumps({"e2e": entries}))
-    return folder / "truth.json"
+    references = [photo("camera"), photo("coffee")]
+    return write_truth(tmp_path / "falls", "fall", references, clips, {"fall": [[3.0, 7.0], [12.0, 17.0]]})
 
 
 def test_a_fall_is_found_by_posture_and_a_standing_person_stays_quiet(vigil: Vigil, fall_truth: Path):
