@@ -111,7 +111,7 @@ class ClipAlert:
     label: str
     t: float
     score: float
-    event: str = AlertPhase.OPEN.value
+    event: AlertPhase = AlertPhase.OPEN
 
 
 @dataclass
@@ -185,7 +185,7 @@ class ClipEvaluator:
                     CAMERA, frame.frame_time, frame.size, t, sightings, self._embedder.version
                 )
                 run.alerts += [
-                    ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score, e.event.value)
+                    ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score, e.event)
                     for e in events
                     if e.event is not AlertPhase.CLOSE
                 ]
@@ -308,7 +308,7 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
                     report.delays.append(min(hits) - t0)
                 else:
                     report.missed.append(f"{case.name}@{t0:g}")
-            for alert in (a for a in alerts if a.event == AlertPhase.OPEN.value):
+            for alert in (a for a in alerts if a.event is AlertPhase.OPEN):
                 hit = any(t0 - HIT_BEFORE_S <= alert.t <= t1 + HIT_AFTER_S for t0, t1 in truth)
                 if not hit and not any(a <= alert.t <= b for a, b in optional):
                     report.false_alarms += 1
@@ -332,7 +332,13 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
         "categories": {label: categories[label].as_dict() for label in sorted(categories)},
         "overall": {k: v for k, v in total.as_dict().items() if k not in ("scores_in_truth", "scores_elsewhere")},
         "alerts": [
-            {"clip": r.case.name, "label": a.label, "event": a.event, "t": round(a.t, 2), "score": round(a.score, 4)}
+            {
+                "clip": r.case.name,
+                "label": a.label,
+                "event": a.event.value,
+                "t": round(a.t, 2),
+                "score": round(a.score, 4),
+            }
             for r in runs
             for a in r.alerts
         ],
