@@ -3,7 +3,8 @@
 A truth file lists clips with the references to enrol and when each category is on screen
 (``{"e2e": [{"name", "video", "kind", "refs": {label: [image]}, "truth": {label: [[t0, t1]]},
 "optional": {label: [[t0, t1]]}, "negative_for": [label], "duration_s"}]}``, paths relative to the file). Each clip
-is decoded as a camera would be (PyAV, keyframes only), embedded with its regions, matched (trained heads when
+is decoded as a camera would be (PyAV, keyframes only, plus the confirmation bursts its sightings ask for within the
+``confirm:`` budget, timed on the clip's clock), embedded with its regions, matched (trained heads when
 adaptation is on, cosine otherwise) and voted on by the alert policy, on the clip's own clock. The references of
 each distinct set are enrolled once into a scratch watchlist (the configured database is never touched) and, with
 adaptation on, trained once: the clips stand for cameras without history, so no archived background is used.
@@ -36,11 +37,13 @@ from streamer.adaptation_worker import train_once
 from streamer.alerts.event import AlertPhase
 from streamer.alerts.policy import AlertPolicy
 from streamer.config import CameraConfig, VigilConfig
+from streamer.confirmation import ConfirmationScheduler
 from streamer.errors import ConfigError
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.posture_matcher import PostureMatcher, posture_labels
 from streamer.score_baseline import ScoreBaseline
+from streamer.sources.burst import BurstSwitch
 from streamer.sources.pyav_reader import PyAvReader
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
@@ -116,13 +119,14 @@ class ClipAlert:
 
 @dataclass
 class ClipRun:
-    """What one clip produced: the alert messages (opens, updates), and per keyframe each entry's best score (for
-    distributions)."""
+    """What one clip produced: the alert messages (opens, updates), per keyframe each entry's best score (for
+    distributions), and how many frames confirmation bursts added."""
 
     case: ClipCase
     alerts: list[ClipAlert] = field(default_factory=list)
     scores: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     keyframes: int = 0
+    burst_frames: int = 0
     duration_s: float = 0.0
     adaptation: str | None = None
 
@@ -165,25 +169,35 @@ class ClipEvaluator:
         policy = AlertPolicy(self._config.alerts, "eval")
         scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
         run = ClipRun(case, adaptation=slot.current.version if slot and slot.current else None)
+        switch = BurstSwitch()
+        # Bursts are rationed on the clip's own clock (the latest frame's time), as a live camera's are on the wall's.
+        confirm = ConfirmationScheduler(
+            self._config.confirm,
+            {CAMERA: switch},
+            VigilMetrics(),
+            backlogged=lambda: False,
+            clock=lambda: run.duration_s,
+        )
         start = datetime(2000, 1, 1, tzinfo=UTC)
         source = CameraConfig(url=str(case.video))
-        with PyAvReader(CAMERA, source, threading.Event(), lambda: None, paced=False) as reader:
+        with PyAvReader(CAMERA, source, threading.Event(), lambda: None, paced=False, bursts=switch) as reader:
             for frame in reader.frames():
                 t = frame.pts if frame.pts is not None else float(run.keyframes)
                 frame = replace(frame, frame_time=start + timedelta(seconds=t), received_at=t)
-                run.keyframes += 1
                 run.duration_s = max(run.duration_s, t)
                 embeddings = self._embedder.embed_regions([frame.image], self._grid)
                 sightings = matcher.match([frame], embeddings)[0]
-                scores = scorer(embeddings.vectors)
                 if posture is not None:
                     sightings += posture.match([frame])[0]
-                    scores |= dict.fromkeys(posture.labels & scores.keys(), posture.score(frame.image))
-                for label, score in scores.items():
-                    run.scores[label].append((t, score))
+                if frame.burst:
+                    run.burst_frames += 1
+                else:
+                    run.keyframes += 1
+                    self._record_scores(run, t, scorer(embeddings.vectors), frame.image, posture)
                 events = policy.expire(t) + policy.observe(
-                    CAMERA, frame.frame_time, frame.size, t, sightings, self._embedder.version
+                    CAMERA, frame.frame_time, frame.size, t, confirm.votes(frame, sightings), self._embedder.version
                 )
+                confirm.follow(CAMERA, sightings, policy)
                 run.alerts += [
                     ClipAlert(e.label, (e.frame_time - start).total_seconds(), e.score, e.event)
                     for e in events
@@ -191,6 +205,16 @@ class ClipEvaluator:
                 ]
         run.duration_s = max(run.duration_s, case.duration_s)
         return run
+
+    @staticmethod
+    def _record_scores(
+        run: ClipRun, t: float, scores: dict[str, float], image: np.ndarray, posture: PostureMatcher | None
+    ) -> None:
+        """A keyframe's score per label, for the distributions (burst frames would weigh sightings twice)."""
+        if posture is not None:
+            scores |= dict.fromkeys(posture.labels & scores.keys(), posture.score(image))
+        for label, score in scores.items():
+            run.scores[label].append((t, score))
 
     def _watchlist(self, case: ClipCase) -> _ClipWatchlist:
         """The scratch watchlist of this clip's reference set, enrolled (and trained) the first time it is seen."""
@@ -328,6 +352,7 @@ def score_runs(runs: Sequence[ClipRun]) -> dict[str, Any]:
         "clips": len(runs),
         "footage_s": round(sum(r.duration_s for r in runs), 1),
         "keyframes": sum(r.keyframes for r in runs),
+        "burst_frames": sum(r.burst_frames for r in runs),
         "adaptations": sorted({r.adaptation for r in runs if r.adaptation}),
         "categories": {label: categories[label].as_dict() for label in sorted(categories)},
         "overall": {k: v for k, v in total.as_dict().items() if k not in ("scores_in_truth", "scores_elsewhere")},

@@ -222,6 +222,13 @@ class ConfirmConfig(_Section):
         0.05, ge=0, le=1, description="A score within this much below its threshold is a near candidate: it starts a"
         " burst but never counts as a vote.",
     )  # fmt: skip
+    kinds: list[Literal["face", "anomaly", "unknown_face"]] = Field(
+        default_factory=lambda: ["face"],
+        description="The alert kinds a burst confirms: their sightings ask for one and vote on its frames. Not anomaly"
+        " by default: a burst's frames are a fraction of a second apart, near-copies of the keyframe, so on them one"
+        " keyframe's stray hit passes the vote alone (development set: 6 false alarms with, 0 without); fire, smoke"
+        " and falls last, and keyframes a second apart are what their vote needs.",
+    )
     max_bursts_per_camera_per_min: int = Field(6, ge=1, description="A camera that triggers constantly is shed.")
     max_concurrent: int = Field(2, ge=1, description="Bursts running at once on the node; more are shed.")
 

@@ -6,6 +6,9 @@ bursts are rationed: a camera gets at most ``max_bursts_per_camera_per_min`` (a 
 a poster that looks like someone, is shed, not served), the node runs at most ``max_concurrent`` at once, and none
 starts while the batcher already has a batch waiting (under load keyframes come first). Every request that is not
 absorbed by a burst already running is counted in ``vigil_confirm_bursts_total{camera,outcome}``.
+
+Bursts serve the kinds in ``confirm.kinds`` (faces by default): only their sightings ask for one, and only theirs
+vote on its frames, because a burst frame is a near-copy of its keyframe and would let a stray hit pass the vote.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
+from streamer.alerts.event import AlertKind
+from streamer.alerts.policy import AlertPolicy, Sighting
 from streamer.config import ConfirmConfig
 from streamer.metrics import VigilMetrics
 from streamer.sources.burst import BurstRequest, BurstSwitch
+from streamer.sources.frame import Keyframe
 
 OUTCOMES = ("started", "shed_camera", "shed_concurrent", "shed_load")
 BUDGET_WINDOW_S = 60.0
@@ -47,6 +53,7 @@ class ConfirmationScheduler:
         self._metrics = metrics
         self._backlogged = backlogged
         self._clock = clock
+        self._kinds = frozenset(AlertKind(kind) for kind in config.kinds)
         self._burst = BurstRequest(frames=config.frames, max_s=config.max_s, every_nth=config.every_nth)
         self._started: dict[str, deque[float]] = {camera: deque() for camera in self._switches}
         self._lock = threading.Lock()
@@ -68,6 +75,23 @@ class ConfirmationScheduler:
                 self._started[camera].append(self._clock())
         self._metrics.confirm_bursts.labels(camera=camera, outcome=outcome).inc()
         return outcome
+
+    def votes(self, frame: Keyframe, sightings: list[Sighting]) -> list[Sighting]:
+        """The sightings of ``frame`` that may vote: all of a keyframe's; of a burst frame's, only the kinds bursts
+        confirm (``confirm.kinds``). The others, a fraction of a second after their keyframe, would copy its vote."""
+        if not frame.burst:
+            return sightings
+        return [s for s in sightings if s.kind in self._kinds]
+
+    def follow(self, camera: str, sightings: Sequence[Sighting], policy: AlertPolicy) -> None:
+        """After a frame was voted on: any sighting or near candidate of a kind bursts confirm, of an entry not
+        alerting yet on the camera (or back after a lull), asks it for a burst; once all those are settled, a
+        running burst has nothing left to confirm and ends."""
+        confirmable = [s for s in sightings if s.kind in self._kinds]
+        if any(not policy.settled(camera, s.entry_id) for s in confirmable):
+            self.request(camera)
+        elif confirmable:
+            self.cancel(camera)
 
     def cancel(self, camera: str) -> None:
         """Nothing is left to confirm on ``camera`` (its alert opened): end its burst early, saving its frames."""

@@ -6,8 +6,8 @@ embeds, matches and runs the alert policy; the publisher's thread drains the out
 table of contents of the service.
 
 One rule feeds back upstream: a frame with any sighting, or any near candidate (``Sighting.near``), of an entry not
-yet alerting on its camera asks that camera for a confirmation burst (``ConfirmationScheduler``), so that the vote can
-complete on the frames right after it instead of on the next keyframes.
+yet alerting on its camera asks that camera for a confirmation burst (``ConfirmationScheduler``; faces by default),
+so that the vote can complete on the frames right after it instead of on the next keyframes.
 """
 
 from __future__ import annotations
@@ -249,11 +249,11 @@ class Pipeline:
                 frame.frame_time,
                 frame.size,
                 frame.received_at,
-                sightings,
+                self._confirm.votes(frame, sightings),
                 self._parts.embedder.version,
             ):
                 events.append((event, frame))
-            self._ask_for_burst(frame.camera, sightings)
+            self._confirm.follow(frame.camera, sightings, self._policy)
         return events
 
     def _match_context(self) -> MatchContext:
@@ -283,14 +283,6 @@ class Pipeline:
             scene = [found + lying for found, lying in zip(scene, posture, strict=True)]
         found = faces.result() if faces is not None else [[] for _ in batch]
         return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
-
-    def _ask_for_burst(self, camera: str, sightings: list[Sighting]) -> None:
-        """Any sighting or near candidate of an entry not alerting yet on the camera (or back after a lull) asks it
-        for a burst; once all its sightings are settled, a running burst has nothing left to confirm and ends."""
-        if any(not self._policy.settled(camera, s.entry_id) for s in sightings):
-            self._confirm.request(camera)
-        elif sightings:
-            self._confirm.cancel(camera)
 
     def _emit(self, events: list[tuple[AlertEvent, Keyframe | None]]) -> None:
         if not events:

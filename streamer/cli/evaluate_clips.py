@@ -72,7 +72,8 @@ def evaluate_clips(
         out.print(
             f"{mode}: {overall['detected']}/{overall['events']} events, {overall['false_alarms']} false alarm(s) in "
             f"{overall['negative_s']:.0f} s of negative footage; missed {', '.join(overall['missed']) or 'none'}; "
-            f"false {', '.join(overall['false']) or 'none'}",
+            f"false {', '.join(overall['false']) or 'none'}; {report['keyframes']} keyframes and "
+            f"{report['burst_frames']} confirmation burst frames",
             highlight=False,
         )
     out.print(f"saved to {output}")

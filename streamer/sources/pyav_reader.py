@@ -13,10 +13,12 @@ rate and, with ``loop: true``, start again at the end, so a file camera behaves 
 decodes on its own thread only (``DECODE_THREADS``).
 
 Given a ``BurstSwitch``, a keyframe-only reader also decodes confirmation bursts on request
-(``streamer.sources.keyframe_decoder``). A burst frame is stamped with its own time on the camera's timeline: the
-last keyframe's arrival plus the difference in presentation time, never later than now. Every other frame is
-stamped with the moment its packet came out of the demuxer (so decoding counts toward latency), or, from a paced
-file, with the moment the pacer lets it go.
+(``streamer.sources.keyframe_decoder``): a live stream's bursts last on the wall clock; an unpaced file's (``vigil
+eval``, whose caller matches each frame before the next packet is read) on the file's own clock, so a burst covers
+the same stretch of video it would cover live, however long matching takes. A burst frame is stamped with its own
+time on the camera's timeline: the last keyframe's arrival plus the difference in presentation time, never later
+than now. Every other frame is stamped with the moment its packet came out of the demuxer (so decoding counts toward
+latency), or, from a paced file, with the moment the pacer lets it go.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class PyAvReader(ClosingReader):
         on_decode_error: called once per packet the decoder rejects; the stream goes on.
         paced: replay files at their native rate (off only for benchmarks that decode as fast as possible).
         bursts: the camera's burst switch; with ``keyframes_only``, bursts of the frames in between are decoded
-            when it asks (network streams: a file is demuxed ahead of its pace, so its kept packets lag behind).
+            when it asks (network streams and unpaced files: a paced file is demuxed ahead of its pace, so its kept
+            packets lag behind).
     """
 
     def __init__(
@@ -80,7 +83,8 @@ class PyAvReader(ClosingReader):
         self._stop = stop
         self._on_decode_error = on_decode_error
         self._container: InputContainer | None = None
-        self._bursts = bursts if config.is_network else None
+        self._bursts = bursts if config.is_network or not paced else None
+        self._stream_s = 0.0  # the last demuxed packet's presentation time: an unpaced file's bursts' clock
         self._anchor: tuple[float, datetime, float] | None = None  # last keyframe's (pts, frame_time, received_at)
         self._arrival: tuple[datetime, float] | None = None  # when the demuxer handed over the last packet
 
@@ -164,7 +168,10 @@ class PyAvReader(ClosingReader):
         codec = stream.codec_context
         keyframes = None
         if self.config.sample.keyframes_only:
-            keyframes = KeyframeDecoder(lambda packet: self._decode(codec, packet), codec.flush_buffers, self._bursts)
+            clock = time.monotonic if self.config.is_network else lambda: self._stream_s
+            keyframes = KeyframeDecoder(
+                lambda packet: self._decode(codec, packet), codec.flush_buffers, self._bursts, clock=clock
+            )
         url = self.config.url
         try:
             for packet in container.demux(stream):
@@ -172,6 +179,8 @@ class PyAvReader(ClosingReader):
                     return
                 watchdog.check()
                 self._arrival = _now()
+                if packet.pts is not None and stream.time_base:
+                    self._stream_s = max(self._stream_s, float(packet.pts * stream.time_base))
                 if keyframes is None:
                     yield from (DecodedFrame(frame, False) for frame in self._decode(codec, packet))
                 else:

@@ -93,6 +93,27 @@ def test_clips_are_scored_by_events_with_and_without_adaptation(vigil: Vigil, tr
     assert report["modes"]["cosine"]["adaptations"] == []  # the same clips, references matched by cosine only
 
 
+@pytest.mark.parametrize("kinds", ["[face]", "[face, anomaly]"])
+def test_confirmation_bursts_are_emulated_on_the_clip_clock(vigil: Vigil, truth: Path, kinds: str):
+    """1-s GOP: without bursts the 2-of-3 vote needs the launch's next keyframe, 1 s after it starts; when bursts
+    confirm anomalies too (not the default), the frames after its first keyframe are decoded and voted on, as a live
+    camera would."""
+    with Path("vigil.yaml").open("a") as config:
+        config.write(f"confirm: {{kinds: {kinds}}}\n")
+    result = vigil("eval", str(truth), "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)["modes"]["adapted"]
+    rocket = report["categories"]["rocket"]
+    assert (rocket["events"], rocket["detected"], rocket["false_alarms"]) == (1, 1, 0), rocket
+    assert report["keyframes"] == pytest.approx(18, abs=1)  # bursts add frames, never keyframes
+    if "anomaly" in kinds:
+        assert 0 < report["burst_frames"] <= 4 * 6  # within the per-minute budget: 6 bursts of 4 frames
+        assert rocket["median_delay_s"] < 1.0
+    else:
+        assert report["burst_frames"] == 0
+        assert rocket["median_delay_s"] >= 1.0
+
+
 def test_the_table_compares_the_modes(vigil: Vigil, truth: Path):
     result = vigil("eval", str(truth), "--no-adapt", "--output", "clips.json")
     assert result.code == 0, result.err

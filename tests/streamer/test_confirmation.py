@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from streamer.alerts.event import AlertKind
+from streamer.alerts.policy import AlertPolicy, Sighting
 from streamer.batcher import CrossCameraBatcher
-from streamer.config import BatchConfig, CameraConfig, ConfirmConfig
+from streamer.config import AlertPolicyConfig, BatchConfig, CameraConfig, ConfirmConfig
 from streamer.confirmation import ConfirmationScheduler
 from streamer.metrics import VigilMetrics
 from streamer.sources.burst import BurstSwitch
@@ -155,3 +157,24 @@ def test_bursts_off_asks_nothing():
     switches = {"cam": BurstSwitch()}
     scheduler = ConfirmationScheduler(ConfirmConfig(enabled=False), switches, VigilMetrics(), lambda: False)
     assert scheduler.request("cam") is None and not switches["cam"].active
+
+
+def test_bursts_are_asked_for_and_voted_on_by_the_kinds_they_confirm():
+    """Faces only by default: a burst frame a fraction of a second after its keyframe would copy a stray anomaly
+    hit's vote."""
+    fire = Sighting("e1", "fire", AlertKind.ANOMALY, 0.9, 0.7, (0, 0, 10, 10))
+    face = Sighting("e2", "ada", AlertKind.FACE, 0.96, 0.945, (0, 0, 10, 10))
+    image = np.zeros((8, 8, 3), np.uint8)
+    keyframe = Keyframe("cam", image, datetime.now(UTC), 0.0, pts=1.0, is_keyframe=True)
+    burst = Keyframe("cam", image, datetime.now(UTC), 0.2, pts=1.2, is_keyframe=False, burst=True)
+    for kinds, asks in ((["face"], [False, True]), (["face", "anomaly"], [True, True])):
+        confirm = ConfirmConfig(kinds=kinds)
+        asked = []
+        for sightings in ([fire], [fire, face]):
+            switch = BurstSwitch()
+            scheduler = ConfirmationScheduler(confirm, {"cam": switch}, VigilMetrics(), backlogged=lambda: False)
+            scheduler.follow("cam", sightings, AlertPolicy(AlertPolicyConfig(), "node"))
+            asked.append(switch.active)
+            assert scheduler.votes(keyframe, sightings) == sightings
+            assert scheduler.votes(burst, sightings) == [s for s in sightings if s.kind in kinds]
+        assert asked == asks, kinds

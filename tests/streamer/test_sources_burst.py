@@ -1,4 +1,5 @@
-"""Confirmation bursts on a real RTSP stream: the frames after a keyframe, decoded on demand, at their own times."""
+"""Confirmation bursts on a real RTSP stream (and on a file replayed for ``vigil eval``): the frames after a keyframe,
+decoded on demand, at their own times."""
 
 from __future__ import annotations
 
@@ -92,6 +93,22 @@ def test_a_file_camera_decodes_keyframes_only_even_when_asked_for_a_burst(clip_f
     with PyAvReader("cam", config, threading.Event(), lambda: None, bursts=switch) as reader:
         frames = list(reader.frames())
     assert [(f.is_keyframe, f.burst) for f in frames] == [(True, False), (True, False)]
+
+
+def test_an_unpaced_file_bursts_on_its_own_clock(clip_factory):
+    """``vigil eval`` reads files as fast as it matches them: its bursts last the video's time, not the wall's."""
+    switch = BurstSwitch()
+    config = CameraConfig(url=str(clip_factory(seconds=SECONDS, fps=FPS, gop=GOP, bframes=False)))
+    frames: list[Keyframe] = []
+    with PyAvReader("cam", config, threading.Event(), lambda: None, paced=False, bursts=switch) as reader:
+        for frame in reader.frames():
+            frames.append(frame)
+            if frame.is_keyframe and len(frames) == 1:
+                assert switch.request(BurstRequest(100, 0.45, 1))
+                time.sleep(1.0)  # matching is slow: a wall-clock burst would end at once
+    burst = [round(f.pts * FPS) for f in frames if f.burst]
+    assert burst == list(range(1, len(burst) + 1)) and 4 <= len(burst) <= 6, burst  # 0.45 s of video, from 0.1 s
+    assert sum(f.is_keyframe for f in frames) == SECONDS * FPS // GOP and not switch.active
 
 
 def test_a_camera_has_one_burst_at_a_time():
