@@ -3,7 +3,8 @@
 Each trial replays N cameras from a file (no network) in real time: camera c's keyframes fall due every 2 s, the cameras
 spread evenly over the period. A pool of decode threads (one per core) decodes each keyframe when due; a camera's
 decoded keyframes wait in a queue of 4 (``batch.per_camera_queue``), the oldest dropped when it is full, as the
-service's batcher does; one inference thread takes up to 32 waiting keyframes (or what came within 50 ms), judges
+service's batcher does; one inference thread takes up to ``batch.max_batch`` waiting keyframes (8, or what came within
+50 ms; 32 on a GPU: ``node_stages.batch_limits``), judges
 whether each shows its camera's last matched picture, one that matched nothing (``streamer.unchanged``: then nothing
 below runs for it), embeds the others whole and by region as the pipeline does (``models.scene`` over
 ``models.scene_regions``: by default 3x2 windows pooled from one ``mobilenet_v2_pooled`` pass, or each window
@@ -47,6 +48,7 @@ from streamer.bench.node_stages import (
     StageClock,
     alert_policy,
     backend_options,
+    batch_limits,
     face_stage,
     keyframe_clip,
     scene_settings,
@@ -61,8 +63,6 @@ if TYPE_CHECKING:
 
 PERIOD_S = 2.0
 QUEUE = 4
-MAX_FRAMES = 32
-MAX_WAIT_S = 0.05
 STAGES = ("decode", "change", "preprocess", "engine", "faces", "search", "policy")
 
 
@@ -118,6 +118,7 @@ class NodeReplay:
         self.faces, self.faces_label = face_stage(threads) if faces else (None, "faces off")
         self.policy = alert_policy(self.scene.scene)
         self.decode_threads = os.cpu_count() or 1
+        self.max_batch, self.max_wait_s = batch_limits()
         self.changing = changing
         self.threads = threads
         self._unchanged = _unchanged_gate() if skip_unchanged else None
@@ -200,16 +201,16 @@ class NodeReplay:
         clock: StageClock,
         result: TrialResult,
     ) -> None:
-        """The inference thread: batches of up to MAX_FRAMES waiting keyframes, gathered for at most MAX_WAIT_S."""
+        """The inference thread: batches of up to ``max_batch`` keyframes, gathered for at most ``max_wait_s``."""
         while not stop.is_set():
             ready.get()
-            deadline = time.monotonic() + MAX_WAIT_S
-            while time.monotonic() < deadline and sum(map(len, queues.values())) < MAX_FRAMES and not stop.is_set():
+            deadline = time.monotonic() + self.max_wait_s
+            while time.monotonic() < deadline and sum(map(len, queues.values())) < self.max_batch and not stop.is_set():
                 time.sleep(0.002)
             taken: list[tuple[str, float, np.ndarray]] = []
             with lock:
                 for camera, pending in queues.items():
-                    while pending and len(taken) < MAX_FRAMES:
+                    while pending and len(taken) < self.max_batch:
                         taken.append((camera, *pending.popleft()))
             if taken:
                 self._infer([t[0] for t in taken], [t[2] for t in taken], clock, [t[1] for t in taken])
@@ -330,7 +331,8 @@ def _table(trials: list[TrialResult], passed: int, replay: NodeReplay, decode_s:
             f"engine: {scene.label}, {scene.scene} on the frame + regions {grid} ({grid.per_frame} embeddings per "
             f"keyframe, {how}; SceneEmbedder.embed_regions), "
             f"{backend_options(replay.threads).threads or 'all'} thread(s) per CPU network; "
-            f"{replay.faces_label}; search: {replay.search_label}; "
+            f"{replay.faces_label}; search: {replay.search_label}; batches of up to {replay.max_batch} keyframes "
+            f"or {replay.max_wait_s * 1000:.0f} ms; "
             f"policy: {'run' if replay.policy else 'not run (pydantic missing)'}.",
             f"content: {replay.changing:.0%} of each camera's keyframes show a new picture, the others repeat it; "
             f"unchanged keyframes of a camera that matched nothing are "

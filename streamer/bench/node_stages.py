@@ -94,6 +94,21 @@ class ClipDecoder:
         return self._local.capture
 
 
+def batch_limits() -> tuple[int, float]:
+    """The inference thread's batches (most keyframes, longest wait in seconds): the service's ``batch:`` defaults on
+    a CPU (8, 50 ms), where the config types are installed; on a GPU 32, since a GPU node is served with a larger
+    ``batch.max_batch`` (8 keyframes leave the GPU idle between batches)."""
+    if cuda_available():
+        return 32, 0.05
+    try:
+        from streamer.config import BatchConfig
+
+        defaults = BatchConfig()
+        return defaults.max_batch, defaults.max_wait_ms / 1000
+    except ImportError:
+        return 8, 0.05
+
+
 def backend_options(threads: int = 0) -> BackendOptions:
     """What the service's defaults give the backends here: fp16 and large batches on a GPU; on a CPU ``threads``
     as ``models.threads`` means it (0 = auto: half the cores each), where the config types are installed."""
