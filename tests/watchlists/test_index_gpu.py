@@ -71,8 +71,10 @@ def test_many_queries_scanned_in_several_passes_give_the_one_pass_answer(
 
     passes = copy.range_search(queries, 0.3)
 
-    for whole, split in zip(one_pass, passes, strict=True):
-        np.testing.assert_array_equal(whole, split)
+    np.testing.assert_array_equal(one_pass[0], passes[0])  # the same hits per query
+    np.testing.assert_array_equal(one_pass[2], passes[2])  # of the same images
+    # BLAS may sum a product in another order for another batch shape: scores agree to float32 rounding
+    np.testing.assert_allclose(one_pass[1], passes[1], rtol=0, atol=1e-6)
 
 
 def test_no_queries_give_an_empty_faiss_layout(flat: tuple[VectorIndex, np.ndarray]) -> None:
