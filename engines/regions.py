@@ -156,3 +156,12 @@ class RegionEmbeddings:
     def whole(self) -> np.ndarray:
         """``(frames, dim)``: the whole-frame row of every frame (what ``SceneEmbedder.embed`` returns)."""
         return self.vectors[:: self.per_frame]
+
+    def leading(self, rows: int) -> RegionEmbeddings:
+        """The first ``rows`` rows of every frame (a coarser grid embedded first: ``RegionGrid.per_frame``)."""
+        if not 1 <= rows <= self.per_frame:
+            raise ValueError(f"rows must be within 1..{self.per_frame}, got {rows}")
+        if rows == self.per_frame:
+            return self
+        keep = (np.arange(self.frames)[:, None] * self.per_frame + np.arange(rows)[None, :]).ravel()
+        return RegionEmbeddings(np.ascontiguousarray(self.vectors[keep]), self.boxes[keep], rows)

@@ -43,6 +43,7 @@ from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.posture_matcher import PostureMatcher, posture_labels
 from streamer.score_baseline import ScoreBaseline
+from streamer.small_objects import SmallObjectFinder, small_object_finder
 from streamer.sources.burst import BurstSwitch
 from streamer.sources.pyav_reader import PyAvReader
 from watchlists.adaptation import Adaptation
@@ -164,8 +165,12 @@ class ClipEvaluator:
         self._posture_detector: PersonPostureDetector | None = None
 
     def run(self, case: ClipCase) -> ClipRun:
-        store, matcher, slot, posture = self._watchlist(case)
+        store, matcher, slot, posture, small = self._watchlist(case)
         matcher.forget_camera(CAMERA)  # each clip is a camera of its own, without a past
+        grid = self._grid
+        if small is not None:
+            small.forget_camera(CAMERA)
+            grid = small.grid
         policy = AlertPolicy(self._config.alerts, "eval")
         scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
         run = ClipRun(case, adaptation=slot.current.version if slot and slot.current else None)
@@ -185,8 +190,11 @@ class ClipEvaluator:
                 t = frame.pts if frame.pts is not None else float(run.keyframes)
                 frame = replace(frame, frame_time=start + timedelta(seconds=t), received_at=t)
                 run.duration_s = max(run.duration_s, t)
-                embeddings = self._embedder.embed_regions([frame.image], self._grid)
+                every_row = self._embedder.embed_regions([frame.image], grid)
+                embeddings = every_row.leading(self._grid.per_frame)
                 sightings = matcher.match([frame], embeddings)[0]
+                if small is not None:
+                    sightings += small.find([frame], every_row, [sightings])[0]
                 if posture is not None:
                     sightings += posture.match([frame])[0]
                 if frame.burst:
@@ -250,7 +258,8 @@ class ClipEvaluator:
             posture = PostureMatcher(self._posture_detector, index, self._config.posture, VigilMetrics())
         skip = posture.labels if posture is not None else frozenset()
         matcher = SceneMatcher(index, VigilMetrics(), self._config.watchlist.top_k, slot, baseline, skip_labels=skip)
-        self._watchlists[key] = (store, matcher, slot, posture)
+        small = small_object_finder(self._config, self._embedder, slot, index, VigilMetrics(), skip)
+        self._watchlists[key] = (store, matcher, slot, posture, small)
         return self._watchlists[key]
 
     def close(self) -> None:
@@ -259,7 +268,9 @@ class ClipEvaluator:
         self._watchlists.clear()
 
 
-_ClipWatchlist = tuple[WatchlistStore, SceneMatcher, AdaptationSlot | None, PostureMatcher | None]
+_ClipWatchlist = tuple[
+    WatchlistStore, SceneMatcher, AdaptationSlot | None, PostureMatcher | None, SmallObjectFinder | None
+]
 
 
 class _LabelScores:

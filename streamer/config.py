@@ -404,6 +404,13 @@ class AdaptationConfig(_Section):
         " camera (0: only the heads' thresholds count).",
     )
     rise_floor: float = Field(0.6, ge=0.5, lt=1, description="A rise never alerts below this score.")
+    small_objects: str = Field(
+        "4x3+6x4",
+        pattern=r"^(none|[1-8]x[1-8](\+[1-8]x[1-8]){0,2})$",
+        description="Finer windows, pooled from the same pass, that propose small objects (a pistol on a table) when"
+        " their score rises; each proposal is embedded on its own and its head decides ('none': off; needs"
+        " models.scene_regions other than 'none').",
+    )
 
     def baseline_settings(self) -> BaselineSettings:
         return BaselineSettings(rise=self.rise, floor=self.rise_floor)

@@ -150,12 +150,12 @@ class SceneMatcher:
                     score=float(match.score),
                     threshold=float(match.threshold),
                     bbox=(x, y, width, height),
-                    model=_adapted_model(adaptation) if match.image_id < 0 and adaptation is not None else "",
+                    model=adapted_model(adaptation) if match.image_id < 0 and adaptation is not None else "",
                 )
             )
         return sorted(sightings, key=lambda sighting: sighting.score, reverse=True)
 
 
-def _adapted_model(adaptation: Adaptation) -> str:
+def adapted_model(adaptation: Adaptation) -> str:
     """The alert's ``model`` when a head decided: the scene model and the adaptation that read its features."""
     return f"{adaptation.model_version}+adapt-{adaptation.version}"

@@ -107,6 +107,12 @@ class VigilMetrics:
         self.matches = Counter(
             "vigil_matches", "Embeddings that matched a watchlist entry.", ["kind", "camera"], registry=r
         )
+        self.small_object_looks = Counter(
+            "vigil_small_object_looks",
+            "Finer windows embedded on their own because a head's score rose there, by whether the crop confirmed it.",
+            ["result"],
+            registry=r,
+        )
         self.alerts_published = Counter(
             "vigil_alerts_published", "Alerts acknowledged by the MQTT broker.", ["kind", "event", "camera"], registry=r
         )

@@ -41,6 +41,7 @@ from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.posture_matcher import PostureMatcher
 from streamer.sampler import KeyframeSampler
+from streamer.small_objects import SmallObjectFinder
 from streamer.sources.camera import CameraWorker
 from streamer.sources.frame import Keyframe
 from streamer.sources.open_slots import OpenSlots, default_open_slots
@@ -73,6 +74,7 @@ class PipelineParts:
     free_space: FreeSpaceGuard | None = None  # skips snapshots and archive writes when the data volume runs low
     unknown: UnknownFaceClusterer | None = None  # strangers' clusters (the face matcher's), when ``unknown_faces``
     posture: PostureMatcher | None = None  # falls and other 'person lying' entries, when ``posture.enabled``
+    small_objects: SmallObjectFinder | None = None  # finer windows confirmed on crops, unless turned off
 
 
 class Pipeline:
@@ -92,6 +94,7 @@ class Pipeline:
         self._unchanged = UnchangedKeyframes({n: c.sample for n, c in config.cameras.items()}, parts.metrics)
         self._policy = AlertPolicy(config.alerts, config.node_id)
         self._regions = RegionGrid.parse(config.models.scene_regions)
+        self._embedded = parts.small_objects.grid if parts.small_objects is not None else self._regions
         self._snapshots = SnapshotWriter(config.storage.snapshots, config.storage.keep_days, parts.free_space)
         self._snapshot_jpegs = SnapshotJpegEncoder(config.mqtt.snapshots) if config.mqtt.snapshots.enabled else None
         open_slots = OpenSlots(default_open_slots())  # 32 cameras opening at once miss their open timeouts
@@ -269,7 +272,8 @@ class Pipeline:
         embedder, face_matcher = self._parts.embedder, self._parts.face_matcher
         faces = self._faces_thread.submit(face_matcher.match, batch) if self._faces_thread and face_matcher else None
         started = time.perf_counter()
-        embeddings = embedder.embed_regions([frame.image for frame in batch], self._regions)
+        every_row = embedder.embed_regions([frame.image for frame in batch], self._embedded)
+        embeddings = every_row.leading(self._regions.per_frame)  # the finer rows only propose small objects
         self._metrics.inference_seconds.labels(model=embedder.name).observe(time.perf_counter() - started)
         self._metrics.batch_size.labels(model=embedder.name).observe(len(batch))
         archive, free_space = self._parts.archive, self._parts.free_space
@@ -278,6 +282,9 @@ class Pipeline:
             regions = embeddings.vectors.reshape(embeddings.frames, embeddings.per_frame, -1)[kept]
             archive.record([batch[p] for p in kept], embeddings.whole()[kept], embedder.version, regions)
         scene = self._parts.matcher.match(batch, embeddings)
+        if self._parts.small_objects is not None:
+            small = self._parts.small_objects.find(batch, every_row, scene)
+            scene = [found + more for found, more in zip(scene, small, strict=True)]
         if self._parts.posture is not None:
             posture = self._parts.posture.match(batch)
             scene = [found + lying for found, lying in zip(scene, posture, strict=True)]

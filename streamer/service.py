@@ -29,6 +29,7 @@ from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
 from streamer.posture_matcher import PostureMatcher
 from streamer.score_baseline import ScoreBaseline
+from streamer.small_objects import small_object_finder
 from streamer.unknown.clusters import UnknownFaceClusterer
 from streamer.unknown.store import UnknownFaceStore, unknown_db_path
 from watchlists.adaptation_slot import AdaptationSlot
@@ -98,6 +99,7 @@ def build_pipeline(
         log.warning("closed %d alert(s) left open by a previous run that did not stop cleanly", closed)
     free_space = FreeSpaceGuard(outbox_path(config).parent, config.storage.min_free_mb, metrics)
     publisher = MqttPublisher(config.mqtt, config.node_id, outbox, metrics, free_space, cameras=config.cameras)
+    skip_labels = posture.labels if posture is not None else frozenset()
     parts = PipelineParts(
         embedder=embedder,
         matcher=SceneMatcher(
@@ -106,9 +108,10 @@ def build_pipeline(
             config.watchlist.top_k,
             adaptation,
             ScoreBaseline(config.adaptation.baseline_settings()),
-            skip_labels=posture.labels if posture is not None else frozenset(),
+            skip_labels=skip_labels,
         ),
         posture=posture,
+        small_objects=small_object_finder(config, embedder, adaptation, index, metrics, skip_labels),
         index_sync=sync_index,
         outbox=outbox,
         publisher=publisher,
