@@ -160,3 +160,20 @@ def test_a_finer_grid_adds_its_smaller_windows_after_the_first_grids():
     assert {(w, h) for _, _, w, h in small} == {(394, 288)}  # a fifth narrower and smaller than 3x2's 512x411
     assert min(x for x, *_ in small) == 0 and max(x + w for x, _, w, _ in small) == 1280  # edge to edge
     assert min(y for _, y, *_ in small) == 0 and max(y + h for _, y, _, h in small) == 720
+
+
+def test_the_leading_rows_of_each_frame_are_the_coarser_grid_embedded_first():
+    grid = RegionGrid.parse("3x2+4x3")
+    frames, dim = 2, 4
+    vectors = np.arange(frames * grid.per_frame * dim, dtype=np.float32).reshape(-1, dim)
+    boxes = np.array(grid.boxes(1280, 720) * frames, np.int32)
+    embeddings = RegionEmbeddings(vectors, boxes, grid.per_frame)
+
+    coarse = embeddings.leading(7)
+
+    assert (coarse.frames, coarse.per_frame) == (2, 7)
+    assert np.array_equal(coarse.vectors, np.concatenate([vectors[0:7], vectors[19:26]]))
+    assert coarse.boxes.tolist() == [list(box) for box in RegionGrid.parse("3x2").boxes(1280, 720)] * 2
+    assert embeddings.leading(19) is embeddings
+    with pytest.raises(ValueError, match=r"within 1\.\.19"):
+        embeddings.leading(20)
