@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from engines.regions import RegionGrid
@@ -90,7 +89,9 @@ class Scene:
         )
         self.coarse_rows = grid.per_frame
 
-    def sightings(self, frame: Keyframe, sighted: list[Sighting] | None = None) -> tuple[list[Sighting], list[Sighting]]:
+    def sightings(
+        self, frame: Keyframe, sighted: list[Sighting] | None = None
+    ) -> tuple[list[Sighting], list[Sighting]]:
         """What the matcher found in ``frame``, and what the finder added."""
         embeddings = self.embedder.embed_regions([frame.image], self.finder.grid)
         matched = self.matcher.match([frame], embeddings.leading(self.coarse_rows))
