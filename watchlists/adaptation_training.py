@@ -32,6 +32,7 @@ from watchlists.augment import ReferenceAugmenter
 from watchlists.embedding import Embedder
 from watchlists.generic_negatives import MAX_SIDE, generic_negative_images
 from watchlists.images import decode_image
+from watchlists.night_lights import night_view
 from watchlists.reads import WatchlistReads
 
 Progress = Callable[[str, int, int], None]
@@ -54,6 +55,8 @@ class TrainingSettings:
         views_per_reference: augmented views drawn from each reference photo.
         views_per_negative: views drawn from each negative example of an entry.
         views_per_generic: views drawn from each photo of the generic negative set.
+        night_views_per_generic: further views of each generic photo at night under drawn lamps, string lights and
+            neon (``watchlists.night_lights``): warm light in the dark is not fire.
         max_background: at most this many archived background regions (spread over cameras and time).
         regularisation: L2 penalty on each head's weights.
         target_fpr: share of held-back negative regions a head may pass; sets its threshold.
@@ -70,6 +73,7 @@ class TrainingSettings:
     views_per_reference: int = 24
     views_per_negative: int = 8
     views_per_generic: int = 12
+    night_views_per_generic: int = 4
     max_background: int = 2000
     regularisation: float = 1e-3
     target_fpr: float = 0.001
@@ -92,7 +96,7 @@ class EntryExamples:
 
 
 HOLD_OUT_EVERY = 5
-_GENERIC_CACHE: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_GENERIC_CACHE: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 _GENERIC_LOCK = threading.Lock()
 
 
@@ -272,15 +276,20 @@ class HeadTrainer:
     def _generic_views(self) -> tuple[np.ndarray, np.ndarray]:
         """Views of the generic set, embedded once per process and model (they never change)."""
         settings = self._settings
-        key = (self._embedder.version, settings.views_per_generic, settings.seed)
+        key = (self._embedder.version, settings.views_per_generic, settings.night_views_per_generic, settings.seed)
         with _GENERIC_LOCK:
             if key not in _GENERIC_CACHE:
                 augmenter = ReferenceAugmenter(seed=settings.seed + 1)
+                night = np.random.default_rng(settings.seed + 2)
                 vectors, sources = [], []
                 photos = generic_negative_images()
                 for index, photo in enumerate(photos):
                     self._check_cancel()
                     views = [photo, *augmenter.views(photo, settings.views_per_generic - 1, paste=False)]
+                    views += [
+                        augmenter.view(night_view(photo, night), paste=False)
+                        for _ in range(settings.night_views_per_generic)
+                    ]
                     vectors.append(self._embed(views))
                     sources += [index] * len(views)
                     self._progress("embedding generic scenes", index + 1, len(photos))

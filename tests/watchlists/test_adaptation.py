@@ -145,3 +145,13 @@ def test_training_material_is_read_from_the_store_with_its_revision(store: Watch
     assert revision == store.revision() and entry.label == "Rocket" and len(entry.references) == 2
     assert [photo.shape for photo in entry.references] == [ROCKET.shape] * 2  # under 800 px: kept as they are
     assert sorted(entry.reference_sha256) == sorted(image.sha256 for image in store.entry_images(entry.entry_id))
+
+
+def test_every_generic_photo_is_also_learnt_at_night_under_drawn_lights(scene_embedder, trained):
+    from watchlists.generic_negatives import generic_negative_images
+
+    vectors, sources = HeadTrainer(scene_embedder, FAST)._generic_views()  # embedded once: ``trained`` did it
+    per_photo = FAST.views_per_generic + FAST.night_views_per_generic
+    assert FAST.night_views_per_generic > 0
+    assert len(vectors) == len(generic_negative_images()) * per_photo
+    assert np.bincount(sources).tolist() == [per_photo] * len(generic_negative_images())
