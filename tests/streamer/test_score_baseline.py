@@ -4,11 +4,9 @@ uses a real trained head on real photos."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,17 +14,13 @@ import pytest
 
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
-from streamer.adaptation_worker import train_once
-from streamer.config import AdaptationConfig
 from streamer.demo.scenes import photo
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.score_baseline import BaselineSettings, ScoreBaseline
 from streamer.sources.frame import Keyframe
-from watchlists.adaptation_slot import AdaptationSlot
-from watchlists.enroll import Enroller
+from tests.fixtures.rocket_head import ROCKET_CROP, rocket_head
 from watchlists.index import WatchlistIndex
-from watchlists.store import WatchlistStore
 
 ABSOLUTE = np.array([0.85, 0.9], np.float32)
 VIEW = np.eye(4, dtype=np.float32)[0]  # a camera's whole-frame embedding
@@ -90,20 +84,7 @@ SIZE = (1280, 720)
 @pytest.fixture(scope="module")
 def adapted_matcher(tmp_path_factory: pytest.TempPathFactory, scene_embedder: SceneEmbedder) -> Iterator[SceneMatcher]:
     """A real rocket head; its absolute threshold raised to 0.99 so that only a rise can alert."""
-    folder: Path = tmp_path_factory.mktemp("rise")
-    rocket = photo("rocket")
-    paths = []
-    for number, crop in enumerate([rocket[0:330, 100:420], rocket[40:400, 150:450], rocket[:, 60:560]]):
-        paths.append(folder / f"rocket-{number}.png")
-        cv2.imwrite(str(paths[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-    store = WatchlistStore(folder / "watchlist.db")
-    Enroller(store, scene_embedder, show_progress=False).enroll("anomaly", "Rocket", paths, actor="test")
-    outcome = train_once(store, scene_embedder, AdaptationConfig(views_per_reference=6), actor="test")
-    slot = AdaptationSlot(store, "anomaly", scene_embedder.version)
-    adaptation = outcome.adaptation
-    strict_heads = tuple(dataclasses.replace(head, threshold=0.99) for head in adaptation.heads)
-    strict = dataclasses.replace(adaptation, heads=strict_heads)
-    slot.publish(strict)
+    store, slot = rocket_head(tmp_path_factory.mktemp("rise"), scene_embedder, threshold=0.99)
     index = WatchlistIndex.from_store(store, "anomaly", scene_embedder.version, default_threshold=0.99)
     matcher = SceneMatcher(index, VigilMetrics(), adaptation=slot, baseline=ScoreBaseline(BaselineSettings()))
     yield matcher
@@ -114,7 +95,7 @@ def keyframe(camera: str, *, rocket: bool) -> Keyframe:
     """The cat photo as the camera's view; a 400-pixel rocket in its corner when ``rocket``."""
     image = cv2.resize(photo("chelsea"), SIZE, interpolation=cv2.INTER_AREA)
     if rocket:
-        image[310:710, 870:1270] = cv2.resize(photo("rocket")[0:330, 100:420], (400, 400))
+        image[310:710, 870:1270] = cv2.resize(photo("rocket")[ROCKET_CROP], (400, 400))
     return Keyframe(camera=camera, image=image, frame_time=datetime.now(UTC), received_at=time.monotonic())
 
 

@@ -8,23 +8,21 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import cv2
 import pytest
 
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
-from streamer.adaptation_worker import train_once
 from streamer.alerts.policy import Sighting
-from streamer.config import AdaptationConfig, VigilConfig
+from streamer.config import VigilConfig
 from streamer.demo.scenes import photo
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.small_objects import SmallObjectFinder, small_object_finder
 from streamer.sources.frame import Keyframe
+from tests.fixtures.rocket_head import ROCKET_CROP, rocket_head
 from watchlists.adaptation_slot import AdaptationSlot
-from watchlists.enroll import Enroller
 from watchlists.index import WatchlistIndex
 from watchlists.store import WatchlistStore
 
@@ -49,18 +47,7 @@ class Rocket:
 @pytest.fixture(scope="module")
 def rocket(tmp_path_factory: pytest.TempPathFactory, pooled_scene_embedder: SceneEmbedder) -> Iterator[Rocket]:
     """An anomaly entry "Rocket" with a real head trained on crops of the rocket photo, served at ``THRESHOLD``."""
-    folder: Path = tmp_path_factory.mktemp("small-objects")
-    image = photo("rocket")
-    paths = []
-    for number, crop in enumerate([image[0:330, 100:420], image[40:400, 150:450], image[:, 60:560]]):
-        paths.append(folder / f"rocket-{number}.png")
-        cv2.imwrite(str(paths[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-    store = WatchlistStore(folder / "watchlist.db")
-    Enroller(store, pooled_scene_embedder, show_progress=False).enroll("anomaly", "Rocket", paths, actor="test")
-    adaptation = train_once(store, pooled_scene_embedder, AdaptationConfig(views_per_reference=6), actor="test")
-    slot = AdaptationSlot(store, "anomaly", pooled_scene_embedder.version)
-    heads = tuple(dataclasses.replace(head, threshold=THRESHOLD) for head in adaptation.adaptation.heads)
-    slot.publish(dataclasses.replace(adaptation.adaptation, heads=heads))
+    store, slot = rocket_head(tmp_path_factory.mktemp("small-objects"), pooled_scene_embedder, THRESHOLD)
     index = WatchlistIndex.from_store(store, "anomaly", pooled_scene_embedder.version, default_threshold=THRESHOLD)
     yield Rocket(store, slot, index, pooled_scene_embedder)
     store.close()
@@ -71,7 +58,7 @@ def keyframe(camera: str, thing: str | None = None, *, burst: bool = False) -> K
     image = cv2.resize(photo("chelsea"), SIZE, interpolation=cv2.INTER_AREA)
     if thing is not None:
         x, y, width, height = OBJECT
-        picture = photo(thing)[0:330, 100:420] if thing == "rocket" else photo(thing)
+        picture = photo(thing)[ROCKET_CROP] if thing == "rocket" else photo(thing)
         image[y : y + height, x : x + width] = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
     return Keyframe(camera, image, datetime.now(UTC), time.monotonic(), is_keyframe=not burst, burst=burst)
 
