@@ -5,7 +5,8 @@ Each head learns from
   JPEG, rotation, the photo pasted small into an ordinary scene);
 - negatives: views of the entry's own negative examples, views of the other entries' photos (except entries with
   the same label, which are the same thing), views of the generic negative set that ships with Vigil
-  (``generic_negative_images``) and region embeddings of the cameras' own archived keyframes (their "normal").
+  (``generic_negative_images``; each photo also at night under drawn lights, ``night_lights``) and region
+  embeddings of the cameras' own archived keyframes (their "normal").
 
 All heads are fitted together as one L-BFGS problem (they share the feature matrix), each with balanced classes and
 an L2 penalty. Every fifth photo of an entry, every fifth generic photo and a fifth of the background are held back
