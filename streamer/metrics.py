@@ -188,6 +188,8 @@ class VigilMetrics:
         for outcome in ADAPTATION_OUTCOMES:
             self.adaptation_trainings.labels(kind="anomaly", outcome=outcome)
         self.adaptation_entries.labels(kind="anomaly")  # 0 until an adaptation serves
+        for result in ("confirmed", "rejected"):
+            self.small_object_looks.labels(result=result)
         self.adaptation_training_seconds.labels(kind="anomaly").set(float("nan"))
         for metric in ("recall", "fpr"):
             self.adaptation_validation.labels(kind="anomaly", metric=metric).set(float("nan"))
