@@ -57,6 +57,11 @@ def _best_per_frame(looks: list[_Look]) -> list[_Look]:
     return [look for chosen in per_frame.values() for look in chosen]
 
 
+def _window(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, width, height = box
+    return image[y : y + height, x : x + width]
+
+
 class SmallObjectFinder:
     """Sightings of adapted anomaly entries that only a finer window shows, confirmed on a crop of that window.
 
@@ -114,7 +119,8 @@ class SmallObjectFinder:
         looks: list[_Look] = []
         never = np.full(len(adaptation.entry_ids), np.inf, dtype=np.float32)  # no history: no rise, no proposal
         for position, frame in enumerate(frames):
-            rows = embeddings.vectors[embeddings.rows(position)]
+            frame_rows = embeddings.rows(position)
+            rows = embeddings.vectors[frame_rows]
             scores = adaptation.scores(rows[self._first_row :])
             rises = self._baseline.thresholds(frame.camera, adaptation.version, rows[0], scores, never)
             if frame.burst:
@@ -126,18 +132,20 @@ class SmallObjectFinder:
                     continue
                 row = int(np.argmax(scores[:, head] - rises[:, head]))
                 if scores[row, head] >= rises[row, head]:
-                    box = embeddings.boxes[embeddings.rows(position)][self._first_row + row]
+                    box = embeddings.boxes[frame_rows][self._first_row + row]
                     looks.append(_Look(position, head, label, float(scores[row, head]), tuple(int(v) for v in box)))
-        for look in _best_per_frame(looks):
-            found[look.frame] += self._look(frames[look.frame], look, adaptation)
+        chosen = _best_per_frame(looks)
+        if not chosen:
+            return found
+        crops = [_window(frames[look.frame].image, look.box) for look in chosen]
+        crop_scores = adaptation.scores(self._embedder.embed(crops))  # the batch's looks in one call
+        for look, row in zip(chosen, crop_scores, strict=True):
+            found[look.frame] += self._judged(look, float(row[look.head]), adaptation)
         return found
 
-    def _look(self, frame: Keyframe, look: _Look, adaptation: Adaptation) -> list[Sighting]:
-        """Embed the window on its own and let the head judge it at its own threshold."""
-        x, y, width, height = look.box
+    def _judged(self, look: _Look, score: float, adaptation: Adaptation) -> list[Sighting]:
+        """The head's verdict on the window's crop (``score``), at the head's own threshold."""
         head = look.head
-        vector = self._embedder.embed([frame.image[y : y + height, x : x + width]])
-        score = float(adaptation.scores(vector)[0, head])
         threshold = float(adaptation.thresholds[head])
         confirmed = score >= threshold
         self._metrics.small_object_looks.labels(result="confirmed" if confirmed else "rejected").inc()
@@ -150,7 +158,7 @@ class SmallObjectFinder:
                 kind=self.kind,
                 score=score,
                 threshold=threshold,
-                bbox=(x, y, width, height),
+                bbox=look.box,
                 model=adapted_model(adaptation),
             )
         ]
