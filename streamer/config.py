@@ -396,6 +396,11 @@ class AdaptationConfig(_Section):
         " held-back negatives it is calibrated on).",
     )
     min_references: int = Field(2, ge=1, description="Entries with fewer photos are matched by cosine.")
+    concepts: bool = Field(
+        True,
+        description="Also score an entry by the ImageNet classes its photos show (handgun photos: revolver, holster,"
+        " assault rifle), with MobileNetV2's own classifier; entries whose photos ImageNet does not name get none.",
+    )
     rise: float = Field(
         0.25,
         ge=0,
@@ -422,6 +427,7 @@ class AdaptationConfig(_Section):
             target_fpr=self.target_fpr,
             min_threshold=self.min_threshold,
             min_references=self.min_references,
+            concepts=self.concepts,
         )
 
 

@@ -8,6 +8,11 @@ images. So a finer window only *proposes*, when its score rose over what that wi
 (``ScoreBaseline``: something arrived), and the window is then cut from the frame and embedded on its own: the head
 scores that crop as it scored its training views, and the crop's score against the head's own threshold decides.
 On the development clips the pistol's crop scores 0.96 (threshold 0.87) and the phone in the same place 0.64.
+Where an entry's ImageNet concepts alone pass in a finer window (``watchlists.concepts``: MobileNetV2's own
+classifier names a revolver there), the window is a sighting as it is, history or not: the classifier does not
+share the heads' lift on pooled finer windows (fire-, smoke-, fall- and crowd-free stills stayed under 0.3 of its
+probability, threshold 0.5), while a crop loses the context its pooled window saw (held-out handguns whose windows
+passed at 0.9 scored 0.1-0.4 as crops).
 
 Cost: the finer windows are pooled from the keyframe's one backbone pass (43 rows instead of 7 for ``"4x3+6x4"``:
 about a millisecond), and a crop is embedded only for a proposal, at most ``MAX_LOOKS`` a keyframe.
@@ -15,6 +20,7 @@ about a millisecond), and a crop is embedded only for a proposal, at most ``MAX_
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -55,6 +61,11 @@ def _best_per_frame(looks: list[_Look]) -> list[_Look]:
         if len(per_frame[look.frame]) < MAX_LOOKS:
             per_frame[look.frame].append(look)
     return [look for chosen in per_frame.values() for look in chosen]
+
+
+def _box(row: np.ndarray) -> tuple[int, int, int, int]:
+    x, y, width, height = (int(v) for v in row)
+    return x, y, width, height
 
 
 def _window(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -125,15 +136,20 @@ class SmallObjectFinder:
             rises = self._baseline.thresholds(frame.camera, adaptation.version, rows[0], scores, never)
             if frame.burst:
                 continue  # a burst frame confirms what keyframes found; its windows only teach the baseline
+            named = adaptation.concept_scores(rows[self._first_row :])
+            boxes = embeddings.boxes[frame_rows][self._first_row :]
             already = {s.entry_id for s in sighted[position]}
             for head, entry_id in enumerate(adaptation.entry_ids):
                 label = scope[frame.camera].get(entry_id)
                 if label is None or entry_id in already or label.lower() in self._skip_labels:
                     continue
-                row = int(np.argmax(scores[:, head] - rises[:, head]))
-                if scores[row, head] >= rises[row, head]:
-                    box = embeddings.boxes[frame_rows][self._first_row + row]
-                    looks.append(_Look(position, head, label, float(scores[row, head]), tuple(int(v) for v in box)))
+                named_row = int(np.argmax(named[:, head]))
+                risen_row = int(np.argmax(scores[:, head] - rises[:, head]))
+                if named[named_row, head] >= adaptation.thresholds[head]:  # ImageNet names it here: no look needed
+                    look = _Look(position, head, label, float(named[named_row, head]), _box(boxes[named_row]))
+                    found[position].append(_sighting(look, adaptation))
+                elif scores[risen_row, head] >= rises[risen_row, head]:
+                    looks.append(_Look(position, head, label, float(scores[risen_row, head]), _box(boxes[risen_row])))
         chosen = _best_per_frame(looks)
         if not chosen:
             return found
@@ -145,27 +161,25 @@ class SmallObjectFinder:
 
     def _judged(self, look: _Look, score: float, adaptation: Adaptation) -> list[Sighting]:
         """The head's verdict on the window's crop (``score``), at the head's own threshold."""
-        head = look.head
-        threshold = float(adaptation.thresholds[head])
-        confirmed = score >= threshold
+        confirmed = score >= adaptation.thresholds[look.head]
         self._metrics.small_object_looks.labels(result="confirmed" if confirmed else "rejected").inc()
-        if not confirmed:
-            return []
-        return [
-            Sighting(
-                entry_id=adaptation.entry_ids[head],
-                label=look.label,
-                kind=self.kind,
-                score=score,
-                threshold=threshold,
-                bbox=look.box,
-                model=adapted_model(adaptation),
-            )
-        ]
+        return [_sighting(dataclasses.replace(look, score=score), adaptation)] if confirmed else []
 
     def forget_camera(self, camera: str) -> None:
         """Forget what a camera's finer windows usually score (its stream was replaced)."""
         self._baseline.forget(camera)
+
+
+def _sighting(look: _Look, adaptation: Adaptation) -> Sighting:
+    return Sighting(
+        entry_id=adaptation.entry_ids[look.head],
+        label=look.label,
+        kind=AlertKind.ANOMALY,
+        score=look.score,
+        threshold=float(adaptation.thresholds[look.head]),
+        bbox=look.box,
+        model=adapted_model(adaptation),
+    )
 
 
 def small_object_finder(

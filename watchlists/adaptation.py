@@ -25,9 +25,12 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+
+from watchlists.concepts import ConceptEvidence
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class EntryHead:
         negatives: examples it learnt to refuse (entry negatives, other entries, generic scenes, background).
         validation_recall: share of held-out views of its photos scoring at or above ``threshold``.
         validation_fpr: share of held-out negative regions scoring at or above ``threshold``.
+        concepts: ImageNet classes its references show (``engines.imagenet_classifier``), by name; empty when the
+            classifier does not recognise them.
+        concept_classes: the same classes as ImageNet indices.
+        concept_threshold: the summed probability of ``concepts`` that counts as a sighting (NaN without concepts).
     """
 
     entry_id: str
@@ -51,6 +58,9 @@ class EntryHead:
     negatives: int
     validation_recall: float
     validation_fpr: float
+    concepts: tuple[str, ...] = ()
+    concept_classes: tuple[int, ...] = ()
+    concept_threshold: float = float("nan")
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +79,9 @@ class Adaptation:
         weights: ``(entries, dim)`` float32.
         biases: ``(entries,)`` float32.
         background: how many background regions from the cameras' archives it learnt from.
+        classifier: ``(1000, dim)`` float32 ImageNet classifier over unit rows, kept when a head has concepts (its
+            weights travel with the heads, so a node scores without reading the model's weights file).
+        classifier_biases: ``(1000,)`` float32.
     """
 
     version: str
@@ -82,6 +95,8 @@ class Adaptation:
     weights: np.ndarray = field(repr=False)
     biases: np.ndarray = field(repr=False)
     background: int = 0
+    classifier: np.ndarray | None = field(default=None, repr=False)
+    classifier_biases: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (
@@ -90,6 +105,12 @@ class Adaptation:
             or self.biases.shape != (len(self.heads),)
         ):
             raise ValueError(f"{len(self.heads)} heads need (heads, dim) weights and (heads,) biases")
+        if any(head.concept_classes for head in self.heads) and (
+            self.classifier is None
+            or self.classifier_biases is None
+            or self.classifier.shape != (len(self.classifier_biases), self.weights.shape[1])
+        ):
+            raise ValueError("heads with concepts need a (classes, dim) classifier and (classes,) biases")
 
     @property
     def entry_ids(self) -> tuple[str, ...]:
@@ -102,9 +123,38 @@ class Adaptation:
     def head(self, entry_id: str) -> EntryHead | None:
         return next((head for head in self.heads if head.entry_id == entry_id), None)
 
+    @cached_property
+    def _concept_evidence(self) -> ConceptEvidence | None:
+        if self.classifier is None or self.classifier_biases is None:
+            return None
+        if not any(head.concept_classes for head in self.heads):
+            return None
+        return ConceptEvidence(
+            self.classifier,
+            self.classifier_biases,
+            [head.concept_classes for head in self.heads],
+            np.array([head.concept_threshold for head in self.heads], dtype=np.float32),
+            self.thresholds,
+        )
+
     def scores(self, vectors: np.ndarray) -> np.ndarray:
-        """``(rows, heads)`` head scores in [0, 1] of unit feature rows (regions of keyframes)."""
-        return _sigmoid(vectors @ self.weights.T + self.biases)
+        """``(rows, heads)`` scores in [0, 1] of unit feature rows (regions of keyframes).
+
+        A head's score is its logistic output, or, where its ImageNet concepts pass their own threshold and say
+        more, their evidence (``concept_scores``): either alone reaches the head's threshold exactly when it
+        would alone.
+        """
+        scores = _sigmoid(vectors @ self.weights.T + self.biases)
+        if self._concept_evidence is None:
+            return scores
+        return np.maximum(scores, self._concept_evidence(vectors))
+
+    def concept_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """``(rows, heads)``: the concepts' evidence alone (``watchlists.concepts.ConceptEvidence``), 0 where they do
+        not pass and for heads without concepts."""
+        if self._concept_evidence is None:
+            return np.zeros((len(vectors), len(self.heads)), dtype=np.float32)
+        return self._concept_evidence(vectors)
 
     def summary(self) -> dict[str, Any]:
         """What ``vigil adapt --json``, the API and ``watchlist show`` print."""
@@ -126,6 +176,9 @@ class Adaptation:
                     "negatives": h.negatives,
                     "validation_recall": _finite(h.validation_recall, 4),
                     "validation_fpr": _finite(h.validation_fpr, 5),
+                    "concepts": list(h.concepts),
+                    "concept_classes": list(h.concept_classes),
+                    "concept_threshold": _finite(h.concept_threshold, 4),
                 }
                 for h in self.heads
             ],
@@ -143,17 +196,23 @@ class Adaptation:
             "threshold": round(head.threshold, 4),
             "validation_recall": _finite(head.validation_recall, 4),
             "validation_fpr": _finite(head.validation_fpr, 5),
+            "concepts": list(head.concepts),
+            "concept_threshold": _finite(head.concept_threshold, 4),
         }
 
     def to_bytes(self) -> bytes:
         """A self-describing ``.npz``: the arrays and a JSON header (no pickle, so loading runs no code)."""
         header = self.summary() | {"trained_at_ts": self.trained_at.timestamp()}
         buffer = io.BytesIO()
+        classifier = {}
+        if self._concept_evidence is not None:  # float16 halves the 5 MB; probabilities move by < 0.001
+            classifier = {"classifier": self.classifier.astype(np.float16), "classifier_biases": self.classifier_biases}
         np.savez(
             buffer,
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
             weights=self.weights.astype(np.float32),
             biases=self.biases.astype(np.float32),
+            **classifier,
         )
         return buffer.getvalue()
 
@@ -168,6 +227,8 @@ class Adaptation:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 header = json.loads(arrays["header"].tobytes())
                 weights, biases = arrays["weights"], arrays["biases"]
+                classifier = arrays["classifier"] if "classifier" in arrays else None
+                classifier_biases = arrays["classifier_biases"] if "classifier_biases" in arrays else None
             heads = tuple(
                 EntryHead(
                     entry_id=e["id"],
@@ -177,6 +238,9 @@ class Adaptation:
                     negatives=int(e["negatives"]),
                     validation_recall=_number(e["validation_recall"]),
                     validation_fpr=_number(e["validation_fpr"]),
+                    concepts=tuple(e.get("concepts", ())),
+                    concept_classes=tuple(int(c) for c in e.get("concept_classes", ())),
+                    concept_threshold=_number(e.get("concept_threshold")),
                 )
                 for e in header["entries"]
             )
@@ -192,6 +256,8 @@ class Adaptation:
                 weights=np.ascontiguousarray(weights, dtype=np.float32),
                 biases=np.ascontiguousarray(biases, dtype=np.float32),
                 background=int(header.get("background", 0)),
+                classifier=None if classifier is None else np.ascontiguousarray(classifier, dtype=np.float32),
+                classifier_biases=None if classifier_biases is None else classifier_biases.astype(np.float32),
             )
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise ValueError(f"not a Vigil adaptation: {exc}") from exc

@@ -22,14 +22,16 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import cv2
 import numpy as np
 
+from engines.imagenet_classifier import ImageNetClassifier, imagenet_classifier
 from watchlists.adaptation import Adaptation, EntryHead
 from watchlists.augment import ReferenceAugmenter
+from watchlists.concepts import concept_threshold, reference_concepts
 from watchlists.embedding import Embedder
 from watchlists.generic_negatives import MAX_SIDE, generic_negative_images
 from watchlists.images import decode_image
@@ -68,6 +70,11 @@ class TrainingSettings:
             background) are easier than live footage: on the development set, heads calibrated on them alone sat at
             0.5-0.8 and false-alarmed on warm lights and hospital wards; 0.8 halved those false alarms.
         min_references: entries with fewer photos stay on cosine matching.
+        concepts: also score entries by the ImageNet classes their references show (``watchlists.concepts``).
+        concept_mass: the classes an entry's reference photos give at least this much probability on average, in at
+            most ``max_concepts`` classes, are its concepts; references that spread wider get none.
+        max_concepts: see ``concept_mass``.
+        min_concept_threshold: a concept threshold is never set below this summed probability.
         seed: seeds augmentation and sampling: the same inputs give the same heads.
     """
 
@@ -81,6 +88,10 @@ class TrainingSettings:
     positive_quantile: float = 0.2
     min_threshold: float = 0.8
     min_references: int = 2
+    concepts: bool = True
+    concept_mass: float = 0.8
+    max_concepts: int = 4
+    min_concept_threshold: float = 0.5
     seed: int = 0
 
 
@@ -185,6 +196,10 @@ class HeadTrainer:
         background = _background_sample(background, self._embedder.dim, settings)
         rows = self._rows(adapted, background)
         weights, biases, heads = self._fitted_heads(rows, adapted)
+        classifier = imagenet_classifier(self._embedder.version.split("@")[0]) if settings.concepts else None
+        if classifier is not None:
+            heads = self._with_concepts(heads, adapted, rows, classifier)
+        keep_classifier = classifier is not None and any(head.concept_classes for head in heads)
         digest = self.digest(entries, background, kind=kind)
         return Adaptation(
             version=digest[:12],
@@ -198,7 +213,39 @@ class HeadTrainer:
             weights=weights.astype(np.float32),
             biases=biases.astype(np.float32),
             background=len(background),
+            classifier=classifier.weights if keep_classifier else None,
+            classifier_biases=classifier.biases if keep_classifier else None,
         )
+
+    def _with_concepts(
+        self,
+        heads: tuple[EntryHead, ...],
+        adapted: Sequence[EntryExamples],
+        rows: _Rows,
+        classifier: ImageNetClassifier,
+    ) -> tuple[EntryHead, ...]:
+        """Each head with the ImageNet classes its plain reference photos show (``watchlists.concepts``) and the
+        summed probability of those classes that its negative examples, all of them, stay under."""
+        settings = self._settings
+        labels, mask = rows.targets(_same_label(adapted), np.ones(len(rows.matrix), bool))
+        probabilities: np.ndarray | None = None  # every row's, computed once an entry has concepts
+        result = []
+        for e, (head, entry) in enumerate(zip(heads, adapted, strict=True)):
+            self._check_cancel()
+            plain = classifier.probabilities(self._embed(list(entry.references)))
+            classes = reference_concepts(plain, mass=settings.concept_mass, most=settings.max_concepts)
+            if not classes:
+                result.append(head)
+                continue
+            if probabilities is None:
+                probabilities = classifier.probabilities(rows.matrix)
+            negatives = probabilities[mask[:, e] & (labels[:, e] == 0)][:, classes].sum(axis=1)
+            threshold = concept_threshold(
+                negatives, target_fpr=settings.target_fpr, floor=settings.min_concept_threshold
+            )
+            names = tuple(classifier.names[c] for c in classes)
+            result.append(replace(head, concepts=names, concept_classes=classes, concept_threshold=threshold))
+        return tuple(result)
 
     def _rows(self, adapted: Sequence[EntryExamples], background: np.ndarray) -> _Rows:
         """Every training example embedded: views of each entry's photos and negatives, generic views, background."""

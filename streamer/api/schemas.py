@@ -134,6 +134,12 @@ class EntryAdaptationResponse(BaseModel):
     threshold: float = Field(description="The head's score an alert needs (calibrated; not the cosine threshold).")
     validation_recall: float | None = Field(description="Held-back views of its photos at or above the threshold.")
     validation_fpr: float | None = Field(description="Held-back negative regions at or above the threshold.")
+    concepts: list[str] = Field(
+        default_factory=list, description="ImageNet classes its photos show, which also pass it (empty: none)."
+    )
+    concept_threshold: float | None = Field(
+        None, description="The concepts' summed ImageNet probability that counts as a sighting."
+    )
 
 
 class EntryPostureResponse(BaseModel):

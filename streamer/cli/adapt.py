@@ -100,8 +100,8 @@ def _print(console: Console, adaptation: Adaptation, outcome: str) -> None:
         highlight=False,
     )
     table = Table(title="heads (validation on held-back photos and negatives)")
-    for name in ("entry", "label", "photos", "negatives", "threshold", "recall", "false pos."):
-        table.add_column(name, justify="left" if name in ("entry", "label") else "right")
+    for name in ("entry", "label", "photos", "negatives", "threshold", "recall", "false pos.", "ImageNet concepts"):
+        table.add_column(name, justify="left" if name in ("entry", "label", "ImageNet concepts") else "right")
     for head in adaptation.heads:
         table.add_row(
             head.entry_id[:8],
@@ -111,5 +111,6 @@ def _print(console: Console, adaptation: Adaptation, outcome: str) -> None:
             f"{head.threshold:.3f}",
             "n/a" if head.validation_recall != head.validation_recall else f"{head.validation_recall:.1%}",
             "n/a" if head.validation_fpr != head.validation_fpr else f"{head.validation_fpr:.2%}",
+            f"{', '.join(head.concepts)} >= {head.concept_threshold:.2f}" if head.concepts else "-",
         )
     console.print(table)

@@ -122,7 +122,8 @@ def print_entry(
         out.print(
             f"matched by trained head (adaptation {adaptation['version']}, {adaptation['trained_at']}): threshold "
             f"{adaptation['threshold']:.3f}, held-back recall {_share(adaptation['validation_recall'])}, false "
-            f"positives {_share(adaptation['validation_fpr'])}",
+            f"positives {_share(adaptation['validation_fpr'])}"
+            + _concepts(adaptation.get("concepts"), adaptation.get("concept_threshold")),
             highlight=False,
         )
     elif entry.kind == "anomaly":
@@ -172,6 +173,11 @@ def print_matches(matches: Sequence[Match], kind: str, model_version: str) -> No
     for m in matches:
         table.add_row(m.entry_id, m.label, f"{m.score:.3f}", f"{m.threshold:g}", str(m.image_id))
     console().print(table)
+
+
+def _concepts(names: list[str] | None, threshold: float | None) -> str:
+    """Nothing, or the ImageNet classes that also pass the entry (``watchlists.concepts``)."""
+    return f"; or ImageNet: {', '.join(names)} at {threshold:g} or more" if names else ""
 
 
 def _share(value: float | None) -> str:

@@ -21,7 +21,7 @@ from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.small_objects import SmallObjectFinder, small_object_finder
 from streamer.sources.frame import Keyframe
-from tests.fixtures.rocket_head import ROCKET_CROP, rocket_head
+from tests.fixtures.rocket_head import ROCKET_CROP, rocket_head, served_head
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.index import WatchlistIndex
 from watchlists.store import WatchlistStore
@@ -37,7 +37,9 @@ the finder's own rule, a crop judged at the head's threshold, is what is under t
 
 
 @dataclasses.dataclass
-class Rocket:
+class Served:
+    """An anomaly entry with a real trained head, served."""
+
     store: WatchlistStore
     slot: AdaptationSlot
     index: WatchlistIndex
@@ -45,17 +47,33 @@ class Rocket:
 
 
 @pytest.fixture(scope="module")
-def rocket(tmp_path_factory: pytest.TempPathFactory, pooled_scene_embedder: SceneEmbedder) -> Iterator[Rocket]:
+def rocket(tmp_path_factory: pytest.TempPathFactory, pooled_scene_embedder: SceneEmbedder) -> Iterator[Served]:
     """An anomaly entry "Rocket" with a real head trained on crops of the rocket photo, served at ``THRESHOLD``."""
     store, slot = rocket_head(tmp_path_factory.mktemp("small-objects"), pooled_scene_embedder, THRESHOLD)
     index = WatchlistIndex.from_store(store, "anomaly", pooled_scene_embedder.version, default_threshold=THRESHOLD)
-    yield Rocket(store, slot, index, pooled_scene_embedder)
+    yield Served(store, slot, index, pooled_scene_embedder)
     store.close()
 
 
-def keyframe(camera: str, thing: str | None = None, *, burst: bool = False) -> Keyframe:
-    """The cat photo as the camera's view, with ``thing`` (a photo's name) pasted at ``OBJECT``."""
-    image = cv2.resize(photo("chelsea"), SIZE, interpolation=cv2.INTER_AREA)
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory: pytest.TempPathFactory, pooled_scene_embedder: SceneEmbedder) -> Iterator[Served]:
+    """An anomaly entry "Cat" from three crops of the cat photo, which ImageNet names (Egyptian cat, tiger cat). Its
+    concept threshold is pinned at 0.5: calibrated, it depends on the generic photos (0.83: a dog photo)."""
+    picture = photo("chelsea")
+    crops = [picture, picture[:, ::-1], picture[20:280, 40:420]]
+    store, slot = served_head(tmp_path_factory.mktemp("cat"), pooled_scene_embedder, "Cat", crops)
+    trained = slot.current
+    assert trained is not None
+    heads = tuple(dataclasses.replace(head, concept_threshold=0.5) for head in trained.heads)
+    slot.publish(dataclasses.replace(trained, heads=heads))
+    index = WatchlistIndex.from_store(store, "anomaly", pooled_scene_embedder.version, default_threshold=0.9)
+    yield Served(store, slot, index, pooled_scene_embedder)
+    store.close()
+
+
+def keyframe(camera: str, thing: str | None = None, *, burst: bool = False, view: str = "chelsea") -> Keyframe:
+    """The ``view`` photo (the cat) as the camera's view, with ``thing`` (a photo's name) pasted at ``OBJECT``."""
+    image = cv2.resize(photo(view), SIZE, interpolation=cv2.INTER_AREA)
     if thing is not None:
         x, y, width, height = OBJECT
         picture = photo(thing)[ROCKET_CROP] if thing == "rocket" else photo(thing)
@@ -66,7 +84,7 @@ def keyframe(camera: str, thing: str | None = None, *, burst: bool = False) -> K
 class Scene:
     """The pipeline's two anomaly stages on one batch: the 3x2 matcher, then the finder on the finer rows."""
 
-    def __init__(self, rocket: Rocket, slot: AdaptationSlot | None = None) -> None:
+    def __init__(self, rocket: Served, slot: AdaptationSlot | None = None) -> None:
         self.metrics = VigilMetrics()
         self.embedder = rocket.embedder
         self.matcher = SceneMatcher(rocket.index, self.metrics, adaptation=rocket.slot)
@@ -98,7 +116,7 @@ def inside(box: tuple[int, int, int, int], point: tuple[float, float]) -> bool:
 
 
 def test_a_small_object_the_3x2_windows_miss_is_confirmed_on_a_crop_of_the_finer_window_where_it_arrived(
-    rocket: Rocket,
+    rocket: Served,
 ):
     scene = Scene(rocket)
     scene.quiet("table")
@@ -115,14 +133,14 @@ def test_a_small_object_the_3x2_windows_miss_is_confirmed_on_a_crop_of_the_finer
     assert (scene.looks("confirmed"), scene.looks("rejected")) == (1, 0)
 
 
-def test_a_camera_with_no_history_proposes_nothing(rocket: Rocket):
+def test_a_camera_with_no_history_proposes_nothing(rocket: Served):
     scene = Scene(rocket)
 
     assert scene.sightings(keyframe("fresh", "rocket")) == ([], [])
     assert scene.looks("confirmed") + scene.looks("rejected") == 0
 
 
-def test_an_unrelated_object_arriving_in_the_same_place_is_not_confirmed(rocket: Rocket):
+def test_an_unrelated_object_arriving_in_the_same_place_is_not_confirmed(rocket: Served):
     scene = Scene(rocket)
     for thing in ("coffee", "astronaut"):
         scene.quiet(f"desk-{thing}")
@@ -130,7 +148,7 @@ def test_an_unrelated_object_arriving_in_the_same_place_is_not_confirmed(rocket:
     assert scene.looks("confirmed") == 0
 
 
-def test_the_crop_and_the_heads_threshold_decide_not_the_finer_window(rocket: Rocket):
+def test_the_crop_and_the_heads_threshold_decide_not_the_finer_window(rocket: Served):
     adaptation = rocket.slot.current
     assert adaptation is not None
     strict = AdaptationSlot(rocket.store, "anomaly", rocket.embedder.version)
@@ -143,7 +161,7 @@ def test_the_crop_and_the_heads_threshold_decide_not_the_finer_window(rocket: Ro
     assert (scene.looks("confirmed"), scene.looks("rejected")) == (0, 1)  # proposed, looked at, turned down
 
 
-def test_burst_frames_and_entries_already_sighted_get_no_look(rocket: Rocket):
+def test_burst_frames_and_entries_already_sighted_get_no_look(rocket: Served):
     scene = Scene(rocket)
     scene.quiet("table")
     adaptation = rocket.slot.current
@@ -167,10 +185,26 @@ def test_burst_frames_and_entries_already_sighted_get_no_look(rocket: Rocket):
     ],
     ids=["default", "small-objects-none", "no-regions"],
 )
-def test_config_turns_the_finder_on_by_default_and_off_with_none(rocket: Rocket, settings: dict, built: bool):
+def test_config_turns_the_finder_on_by_default_and_off_with_none(rocket: Served, settings: dict, built: bool):
     config = VigilConfig.model_validate(settings)
     finder = small_object_finder(config, rocket.embedder, rocket.slot, rocket.index, VigilMetrics())
     assert (finder is not None) == built
     if finder is not None:
         assert finder.grid.per_frame == 1 + 6 + 12 + 24  # the matcher's 3x2 rows first, then 4x3 and 6x4
     assert small_object_finder(config, rocket.embedder, None, rocket.index, VigilMetrics()) is None
+
+
+def test_where_imagenet_names_the_entry_in_a_finer_window_that_window_is_a_sighting_without_history(cat: Served):
+    scene = Scene(cat)
+    (head,) = cat.slot.current.heads
+    assert "Egyptian cat" in head.concepts
+
+    _, found = scene.sightings(keyframe("yard", "chelsea", view="rocket"), sighted=[])  # a new camera: no rises
+
+    assert [s.label for s in found] == ["Cat"] and found[0].score >= found[0].threshold
+    x, y, width, height = OBJECT
+    assert inside(found[0].bbox, (x + width / 2, y + height / 2))
+    assert found[0].bbox[2] * found[0].bbox[3] < SIZE[0] * SIZE[1] / 10  # a finer window
+    assert (scene.looks("confirmed"), scene.looks("rejected")) == (0, 0)  # judged on the window, no crop looked at
+    assert scene.sightings(keyframe("yard-2", view="rocket"), sighted=[])[1] == []  # the view without the cat
+    assert scene.sightings(keyframe("yard-3", "astronaut", view="rocket"), sighted=[])[1] == []

@@ -67,7 +67,10 @@ function matchedBy(entry, adaptation, posture) {
     const share = (v) => (v === null ? "n/a" : `${(100 * v).toFixed(1)}%`);
     return `trained head (adaptation ${adaptation.version}, ${fmtTime(adaptation.trained_at)}): threshold ` +
       `${adaptation.threshold}, held-back recall ${share(adaptation.validation_recall)}, false positives ` +
-      `${share(adaptation.validation_fpr)}`;
+      `${share(adaptation.validation_fpr)}` +
+      (adaptation.concepts && adaptation.concepts.length
+        ? `; or ImageNet: ${adaptation.concepts.join(", ")} at ${adaptation.concept_threshold} or more`
+        : "");
   }
   return entry.kind === "anomaly" ? "cosine similarity (no trained head yet)" : "cosine similarity";
 }
