@@ -6,9 +6,9 @@ on belts and on tables, while an admin's handgun references are often product sh
 (``watchlists.adaptation``) use it as a second piece of evidence for entries whose references it recognises.
 
 The classifier is linear on the pooled 1280 features, but Vigil keeps only unit rows. Scaling a unit row back by
-``FEATURE_NORM``, the median norm of pooled region features on the development clips (10th-90th percentile
-12-31), gives the class probabilities within a few points of the raw features' on the held-out stills
-(README, "Concepts ImageNet already knows").
+``FEATURE_NORM``, the median norm of pooled region features on the development clips (10th-90th percentile 12-31),
+keeps the separation of handguns from everything else on the held-out stills (per-frame AUC of the handgun classes
+0.87, against 0.86 from the raw features; README, "Concepts ImageNet already knows").
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ All heads are fitted together as one L-BFGS problem (they share the feature matr
 an L2 penalty. Every fifth photo of an entry, every fifth generic photo and a fifth of the background are held back
 first: the threshold of each head is the score that held-back negatives reach at ``target_fpr`` (never below
 ``min_threshold``), and the held-back photos' views give the recall reported with it. The heads are then refitted on
-everything with the thresholds kept.
+everything with the thresholds kept. Entries whose plain photos MobileNetV2's own ImageNet classifier names get
+those classes as concepts, with a threshold from all their negatives (``watchlists.concepts``).
 """
 
 from __future__ import annotations
