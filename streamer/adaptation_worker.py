@@ -92,7 +92,7 @@ def train_once(
     if not trainer.adaptable(entries):  # before anything loads a model or reads the archive
         return TrainingOutcome("nothing", detail=f"no {kind} entry has {settings.min_references} or more photos")
     rows = background() if background is not None and settings.background else None
-    if serving is not None and serving.data_digest == trainer.digest(entries, rows, kind=kind):
+    if serving is not None and trainer.is_current(serving.data_digest, entries, rows, kind=kind):
         return TrainingOutcome("unchanged", serving)
     try:
         adaptation = trainer.train(entries, rows, revision=revision, kind=kind)

@@ -76,6 +76,11 @@ class ConfirmationScheduler:
         self._metrics.confirm_bursts.labels(camera=camera, outcome=outcome).inc()
         return outcome
 
+    def matches(self, frame: Keyframe, kind: AlertKind) -> bool:
+        """Whether ``frame`` is worth matching for ``kind``: every keyframe is; a burst frame only for the kinds
+        bursts confirm, since only their sightings may vote on it (``votes``)."""
+        return not frame.burst or kind in self._kinds
+
     def votes(self, frame: Keyframe, sightings: list[Sighting]) -> list[Sighting]:
         """The sightings of ``frame`` that may vote: all of a keyframe's; of a burst frame's, only the kinds bursts
         confirm (``confirm.kinds``). The others, a fraction of a second after their keyframe, would copy its vote."""

@@ -24,7 +24,7 @@ from engines.faces import FacePipeline
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from streamer.adaptation_worker import AdaptationWorker
-from streamer.alerts.event import AlertEvent, AlertPhase
+from streamer.alerts.event import AlertEvent, AlertKind, AlertPhase
 from streamer.alerts.mqtt import MqttPublisher
 from streamer.alerts.outbox import AlertOutbox
 from streamer.alerts.policy import AlertPolicy, Sighting
@@ -266,11 +266,24 @@ class Pipeline:
         )
 
     def _match(self, batch: list[Keyframe]) -> list[list[Sighting]]:
-        """Scene, posture and face sightings of each frame: embed, archive, search."""
+        """Scene, posture and face sightings of each frame. A burst frame is matched only for the kinds bursts
+        confirm: nothing else it showed could vote (``ConfirmationScheduler.votes``)."""
+        face_matcher, faces = self._parts.face_matcher, None
+        face_frames = [f for f in batch if self._confirm.matches(f, AlertKind.FACE)]
+        if face_matcher is not None and self._faces_thread is not None and face_frames:
+            faces = self._faces_thread.submit(face_matcher.match, face_frames)
+        scene_frames = [f for f in batch if self._confirm.matches(f, AlertKind.ANOMALY)]
+        found = {id(f): sightings for f, sightings in zip(scene_frames, self._match_scene(scene_frames), strict=True)}
+        if faces is not None:
+            for frame, sightings in zip(face_frames, faces.result(), strict=True):
+                found[id(frame)] = found.get(id(frame), []) + sightings
+        return [found.get(id(frame), []) for frame in batch]
+
+    def _match_scene(self, batch: list[Keyframe]) -> list[list[Sighting]]:
+        """Scene and posture sightings of each frame: embed, archive, search."""
         if not batch:
             return []
-        embedder, face_matcher = self._parts.embedder, self._parts.face_matcher
-        faces = self._faces_thread.submit(face_matcher.match, batch) if self._faces_thread and face_matcher else None
+        embedder = self._parts.embedder
         started = time.perf_counter()
         every_row = embedder.embed_regions([frame.image for frame in batch], self._embedded)
         embeddings = every_row.leading(self._regions.per_frame)  # the finer rows only propose small objects
@@ -288,8 +301,7 @@ class Pipeline:
         if self._parts.posture is not None:
             posture = self._parts.posture.match(batch)
             scene = [found + lying for found, lying in zip(scene, posture, strict=True)]
-        found = faces.result() if faces is not None else [[] for _ in batch]
-        return [scene_sightings + face_sightings for scene_sightings, face_sightings in zip(scene, found, strict=True)]
+        return scene
 
     def _emit(self, events: list[tuple[AlertEvent, Keyframe | None]]) -> None:
         if not events:

@@ -197,7 +197,7 @@ class HeadTrainer:
         background = _background_sample(background, self._embedder.dim, settings)
         rows = self._rows(adapted, background)
         weights, biases, heads = self._fitted_heads(rows, adapted)
-        classifier = imagenet_classifier(self._embedder.version.split("@")[0]) if settings.concepts else None
+        classifier = self._classifier()
         if classifier is not None:
             heads = self._with_concepts(heads, adapted, rows, classifier)
         keep_classifier = classifier is not None and any(head.concept_classes for head in heads)
@@ -315,9 +315,32 @@ class HeadTrainer:
         return [e for e in entries if len(e.references) >= self._settings.min_references]
 
     def digest(self, entries: Sequence[EntryExamples], background: np.ndarray | None, *, kind: str) -> str:
-        """What ``train`` would name its result: equal to the serving adaptation's means nothing to train."""
+        """What ``train`` would name its result. Its settings say whether concepts were used, not only asked for:
+        a node without torch trains without them, and its result must not pass for one that has them."""
+        return self._digest(entries, background, kind, concepts=self._classifier() is not None)
+
+    def is_current(
+        self, serving_digest: str, entries: Sequence[EntryExamples], background: np.ndarray | None, *, kind: str
+    ) -> bool:
+        """Whether the serving adaptation is what a training here would give, or better: a node that cannot read the
+        ImageNet classifier keeps one trained with concepts by a node that can (otherwise the two would retrain
+        each other's result forever)."""
+        if serving_digest == self.digest(entries, background, kind=kind):
+            return True
+        return self._settings.concepts and serving_digest == self._digest(entries, background, kind, concepts=True)
+
+    def _digest(
+        self, entries: Sequence[EntryExamples], background: np.ndarray | None, kind: str, *, concepts: bool
+    ) -> str:
         sample = _background_sample(background, self._embedder.dim, self._settings)
-        return training_digest(self._embedder.version, kind, self.adaptable(entries), sample, self._settings)
+        settings = replace(self._settings, concepts=concepts)
+        return training_digest(self._embedder.version, kind, self.adaptable(entries), sample, settings)
+
+    def _classifier(self) -> ImageNetClassifier | None:
+        """The backbone's ImageNet classifier when concepts are on and it can be read (torch, a known model)."""
+        if not self._settings.concepts:
+            return None
+        return imagenet_classifier(self._embedder.version.split("@")[0])
 
     def _embed(self, views: list[np.ndarray]) -> np.ndarray:
         return np.asarray(self._embedder.embed(views), dtype=np.float32)

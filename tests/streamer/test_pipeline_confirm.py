@@ -1,5 +1,5 @@
 """End to end on a real RTSP camera (1 s GOP): a watchlisted face alerts within about a second of appearing with
-confirmation bursts, and later without them."""
+confirmation bursts (whose frames are matched for faces only), and later without them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from streamer.demo.scenes import letterbox, photo
 from streamer.devservices.clips import ClipEncoding
+from streamer.face_matcher import FaceMatcher
+from streamer.matcher import SceneMatcher
 from streamer.pipeline import Pipeline
 from streamer.sources.frame import Keyframe
 from tests.fixtures.rtsp import wait_until
@@ -90,9 +92,22 @@ def test_bursts_open_a_face_alert_within_about_a_second_of_its_appearance_and_fa
     clip = clip_factory.scenes("confirm", [(stranger, APPEARS_AT_S), (person, SHOWN_S)], ENCODING)
     server = rtsp_server({"lobby": clip})
 
+    matched: dict[str, list[bool]] = {"scene": [], "face": []}  # each frame's ``burst`` flag, per matcher
+
+    def spy(name: str, method):
+        def match(matcher, frames, *args):
+            matched[name] += [frame.burst for frame in frames]
+            return method(matcher, frames, *args)
+
+        return match
+
+    monkeypatch.setattr(SceneMatcher, "match", spy("scene", SceneMatcher.match))
+    monkeypatch.setattr(FaceMatcher, "match", spy("face", FaceMatcher.match))
     with_bursts, running = alert_delays(
         run_pipeline, monkeypatch, server.url("lobby"), face_reference, True, tmp_path / "bursts.db"
     )
+    assert any(matched["face"]), "burst frames are matched for faces, the kind bursts confirm"
+    assert matched["scene"] and not any(matched["scene"]), "no burst frame costs a scene embedding"
     bursts = running.metrics.registry.get_sample_value(
         "vigil_confirm_bursts_total", {"camera": "lobby", "outcome": "started"}
     )

@@ -14,6 +14,7 @@ import skimage.data
 from engines.regions import RegionGrid
 from engines.scene import SceneEmbedder
 from tests.watchlists.samples import encode
+from watchlists import adaptation_training
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_training import (
     EntryExamples,
@@ -98,6 +99,24 @@ def test_an_adaptation_names_its_inputs_and_reads_back_identically(scene_embedde
     flat = background.reshape(-1, background.shape[-1])
     assert trainer.digest([entry], flat, kind="anomaly") == adaptation.data_digest  # same inputs, same name
     assert trainer.digest([entry], flat[:-1], kind="anomaly") != adaptation.data_digest  # other background
+
+
+def test_a_node_that_cannot_read_the_imagenet_classifier_keeps_an_adaptation_trained_with_it(
+    scene_embedder, trained, monkeypatch
+):
+    adaptation, background = trained  # trained here, where torch reads the classifier
+    entry = EntryExamples("e" * 32, "Rocket launch", REFERENCES, [f"{i:064x}" for i in range(len(REFERENCES))])
+    flat = background.reshape(-1, background.shape[-1])
+    monkeypatch.setattr(adaptation_training, "imagenet_classifier", lambda model_name: None)  # as without torch
+    without_torch = HeadTrainer(scene_embedder, FAST)
+    own = without_torch.digest([entry], flat, kind="anomaly")
+    assert own != adaptation.data_digest  # what it would train has no concepts, and is named apart ...
+    assert without_torch.is_current(adaptation.data_digest, [entry], flat, kind="anomaly")  # ... yet it keeps this
+    assert without_torch.is_current(own, [entry], flat, kind="anomaly")
+    monkeypatch.undo()
+    with_torch = HeadTrainer(scene_embedder, FAST)
+    assert not with_torch.is_current(own, [entry], flat, kind="anomaly")  # a node with torch retrains that one
+    assert with_torch.is_current(adaptation.data_digest, [entry], flat, kind="anomaly")
 
 
 def test_corrupt_adaptation_bytes_are_refused_by_name():
