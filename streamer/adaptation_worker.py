@@ -115,6 +115,7 @@ class AdaptationWorker:
         background_cameras: the cameras that have some; a camera new to it triggers a training, so a new camera's
             "normal" is learnt once its first keyframes are old enough, not at the next daily retraining.
         camera_check_s: how often ``background_cameras`` is asked.
+        wall_clock: the time now (injectable for tests): how long ago the watchlist last changed, at start.
     """
 
     def __init__(
@@ -128,10 +129,12 @@ class AdaptationWorker:
         background: Background | None = None,
         background_cameras: BackgroundCameras | None = None,
         camera_check_s: float = CAMERA_CHECK_S,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._background_cameras = background_cameras
         self._camera_check_s = camera_check_s
+        self._wall_clock = wall_clock
         self._embedder = embedder
         self._slot = slot
         self._settings = settings
@@ -208,7 +211,8 @@ class AdaptationWorker:
                 reported = self._slot.current
                 self._report_serving()
             if revision != seen_revision:
-                seen_revision, changed_at = revision, time.monotonic()
+                changed_at = time.monotonic() if seen_revision is not None else self._last_change()
+                seen_revision = revision
             current = self._slot.current
             if trained_revision is None and current is not None:
                 trained_revision = current.watchlist_revision
@@ -230,6 +234,19 @@ class AdaptationWorker:
             if outcome.outcome in ("trained", "unchanged", "nothing"):
                 trained_revision = revision if outcome.adaptation is None else outcome.adaptation.watchlist_revision
                 learnt_cameras = cameras if cameras is not None else learnt_cameras
+
+    def _last_change(self) -> float:
+        """When the watchlist last changed (its newest audit row), on the monotonic clock. A node started well after
+        an enrollment (``vigil watchlist add``, then ``vigil run``) trains at once instead of matching the new
+        entries by cosine for ``retrain_after_s`` more; one started amid an enrollment waits for it to go quiet."""
+        try:
+            newest = self._store.audit(limit=1)
+        except StoreError:
+            return time.monotonic()
+        if not newest:
+            return float("-inf")
+        age = (self._wall_clock() - newest[0].at).total_seconds()
+        return time.monotonic() - max(0.0, age)
 
     def _cameras_with_background(self) -> frozenset[str] | None:
         if self._background_cameras is None or not self._settings.background:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -108,6 +109,27 @@ def test_a_failed_training_leaves_the_previous_adaptation_serving(adapted_store,
     assert adapted_store.adaptation_version("anomaly", scene_embedder.version) == before.version
     outcomes = {"kind": "anomaly", "outcome": "failed"}
     assert metrics.registry.get_sample_value("vigil_adaptation_trainings_total", outcomes) == 1
+
+
+@pytest.mark.parametrize("enrolled_ago_s", [3600, 0])
+def test_a_node_started_after_an_enrollment_trains_at_once_and_one_started_amid_it_waits(
+    tmp_path, scene_embedder, rocket_photos, enrolled_ago_s
+):
+    store = WatchlistStore(tmp_path / "watchlist.db")
+    Enroller(store, scene_embedder, show_progress=False).enroll("anomaly", "Rocket", rocket_photos, actor="test")
+    later = lambda: datetime.now(UTC) + timedelta(seconds=enrolled_ago_s)  # noqa: E731 (`vigil run` that much later)
+    slot = AdaptationSlot(store, "anomaly", scene_embedder.version)
+    settings = AdaptationConfig(views_per_reference=6, retrain_after_s=600)
+    worker = AdaptationWorker(store, scene_embedder, slot, settings, VigilMetrics(), wall_clock=later)
+    worker.start()
+    try:
+        trained = wait_until(lambda: worker.last_outcome is not None, timeout=90 if enrolled_ago_s else 5)
+    finally:
+        worker.stop()
+    if enrolled_ago_s:  # quiet for an hour: no reason to match the new entry by cosine for 600 s more
+        assert trained and worker.last_outcome.outcome == "trained" and slot.current is not None
+    else:  # the enrollment may still be going on: wait for the watchlist to go quiet, as after any change
+        assert not trained and slot.current is None
 
 
 def test_a_cancelled_training_stores_nothing(adapted_store, scene_embedder):
