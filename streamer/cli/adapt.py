@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamer.adaptation_worker import train_once
+from engines.scene import SceneEmbedder
+from streamer.adaptation_worker import TrainingOutcome, train_once
 from streamer.archive.keyframes import KeyframeArchive, archive_folder
 from streamer.cli.watchlist_options import (
     ActorOption,
@@ -24,9 +25,10 @@ from streamer.cli.watchlist_options import (
     existing_store,
     scene_model,
 )
-from streamer.config import load_config
+from streamer.config import VigilConfig, load_config
 from streamer.errors import ConfigError
 from watchlists.adaptation import Adaptation
+from watchlists.store import WatchlistStore
 
 
 def adapt_command(
@@ -46,12 +48,27 @@ def adapt_command(
     settings = load_config(config)
     with existing_store(settings) as store:
         embedder = scene_model(settings, show_progress=not as_json)
-        serving = None if force else store.latest_adaptation(kind, embedder.version)
-        archive = None
-        if settings.archive.enabled and (archive_folder(settings.storage) / "keyframes.db").exists():
-            archive = KeyframeArchive(archive_folder(settings.storage), settings.archive)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True, disable=as_json) as progress:
+        outcome = train_now(store, embedder, settings, actor=default_actor(actor), force=force, quiet=as_json)
+    if as_json:
+        typer.echo(json.dumps(outcome_json(outcome), indent=2))
+    else:
+        print_outcome(outcome)
+    if outcome.outcome not in ("trained", "unchanged"):
+        raise typer.Exit(1)
+
+
+def train_now(
+    store: WatchlistStore, embedder: SceneEmbedder, settings: VigilConfig, *, actor: str, force: bool, quiet: bool
+) -> TrainingOutcome:
+    """Train the anomaly heads in this process (both cores, a progress bar unless ``quiet``) and store them, with the
+    node's archived background when it has an archive; unchanged inputs are not trained again unless ``force``."""
+    serving = None if force else store.latest_adaptation("anomaly", embedder.version)
+    archive = None
+    if settings.archive.enabled and (archive_folder(settings.storage) / "keyframes.db").exists():
+        archive = KeyframeArchive(archive_folder(settings.storage), settings.archive)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=Console(stderr=True), transient=True, disable=quiet) as progress:
             tasks: dict[str, int] = {}
 
             def advance(stage: str, done: int, total: int) -> None:
@@ -59,12 +76,12 @@ def adapt_command(
                     tasks[stage] = progress.add_task(stage, total=total)
                 progress.update(tasks[stage], completed=done, total=total)
 
-            outcome = train_once(
+            return train_once(
                 store,
                 embedder,
                 settings.adaptation,
-                actor=default_actor(actor),
-                kind=kind,
+                actor=actor,
+                kind="anomaly",
                 background=None
                 if archive is None
                 else lambda: archive.background(
@@ -75,21 +92,26 @@ def adapt_command(
                 serving=serving,
                 progress=advance,
             )
+    finally:
         if archive is not None:
             archive.close()
-    document = {
+
+
+def outcome_json(outcome: TrainingOutcome) -> dict[str, object]:
+    """What ``--json`` prints of a training."""
+    return {
         "outcome": outcome.outcome,
         "detail": outcome.detail or None,
         "adaptation": outcome.adaptation.summary() if outcome.adaptation else None,
     }
-    if as_json:
-        typer.echo(json.dumps(document, indent=2))
-    elif outcome.adaptation is None:
+
+
+def print_outcome(outcome: TrainingOutcome) -> None:
+    """A training for a person: what was stored and each head's validation."""
+    if outcome.adaptation is None:
         typer.echo(f"{outcome.outcome}: {outcome.detail}")
     else:
         _print(Console(), outcome.adaptation, outcome.outcome)
-    if outcome.outcome not in ("trained", "unchanged"):
-        raise typer.Exit(1)
 
 
 def _print(console: Console, adaptation: Adaptation, outcome: str) -> None:

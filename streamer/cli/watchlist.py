@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from streamer.cli.adapt import outcome_json, print_outcome, train_now
 from streamer.cli.watchlist_options import (
     ActorOption,
     ConfigOption,
@@ -56,11 +57,21 @@ def add(
     threshold: Annotated[float | None, typer.Option(help="Cosine similarity to match (default: per kind).")] = None,
     camera: Annotated[list[str] | None, typer.Option(help="Only alert on this camera (repeat; default all).")] = None,
     notes: Annotated[str, typer.Option(help="Free text for admins.")] = "",
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            help="Anomaly entries with enough photos (adaptation.min_references): train the few-shot heads now, as"
+            " `vigil adapt` does, so a node started next serves them from its first keyframe and you see each head's"
+            " validation. --no-adapt leaves it to a running node's background training (adding many entries: add"
+            " them with --no-adapt, then run `vigil adapt` once)."
+        ),
+    ] = True,
     actor: ActorOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an entry from reference images; nothing is stored if any image is bad."""
+    """Create an entry from reference images; nothing is stored if any image is bad. An anomaly entry's heads are
+    then trained (``--no-adapt`` to skip)."""
     settings = load_config(config)
     database(settings)  # a bad database setting is a usage error before any image is read
     check_entry_fields(label, threshold, camera or (), notes)
@@ -70,7 +81,13 @@ def add(
         enroller = Enroller(store, embedder, show_progress=not as_json)
         options = {"threshold": threshold, "cameras": camera or (), "notes": notes}
         report = enroller.enroll(kind.value, label, checked, actor=default_actor(actor), **options)
-    print_report(report, settings, as_json)
+        adaptable = report.entry.image_count >= settings.adaptation.min_references and settings.adaptation.enabled
+        training = None
+        if kind is KindChoice.anomaly and adapt and adaptable:
+            training = train_now(store, embedder, settings, actor=default_actor(actor), force=False, quiet=as_json)
+    print_report(report, settings, as_json, training=outcome_json(training) if training else None)
+    if training is not None and not as_json:
+        print_outcome(training)
 
 
 @watchlist_app.command("add-negative")

@@ -72,8 +72,16 @@ def match_json(match: Match) -> dict[str, Any]:
     return vars(match)
 
 
-def print_report(report: EnrollReport, settings: VigilConfig, as_json: bool, *, verb: str = "created") -> None:
-    """An enrollment's outcome: what was stored, what was skipped as already stored."""
+def print_report(
+    report: EnrollReport,
+    settings: VigilConfig,
+    as_json: bool,
+    *,
+    verb: str = "created",
+    training: dict[str, Any] | None = None,
+) -> None:
+    """An enrollment's outcome: what was stored, what was skipped as already stored (and, as JSON, the training
+    that followed it, if any: ``vigil adapt --json``'s document)."""
     if as_json:
         data = {
             "entry": entry_json(report.entry, settings),
@@ -81,6 +89,8 @@ def print_report(report: EnrollReport, settings: VigilConfig, as_json: bool, *, 
             "duplicates": [vars(d) for d in report.duplicates],
             "model_version": report.model_version,
         }
+        if training is not None:
+            data["training"] = training
         echo_json(data)
         return
     noun = "negatives" if verb == "negatives added to" else "images added"

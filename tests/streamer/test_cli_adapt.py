@@ -1,5 +1,6 @@
 """``vigil adapt``: trains the anomaly entries' heads now, stores them (audited), skips unchanged inputs, says so when
-nothing can be adapted; ``vigil watchlist show`` then says how the entry is matched."""
+nothing can be adapted; ``vigil watchlist add`` trains an anomaly entry's heads at once; ``vigil watchlist show`` then
+says how the entry is matched."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def vigil(run_vigil: Vigil, model_cache_dir: Path) -> Vigil:
 
 def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
     added = vigil(
-        "watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png", "--json"
-    )
+        "watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png", "--no-adapt",
+        "--json",
+    )  # fmt: skip
     assert added.code == 0, added.err
     entry_id = json.loads(added.out)["entry"]["id"]
     vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png")  # one photo: stays on cosine
@@ -50,6 +52,37 @@ def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
     assert "matched by trained head" in table.out and report["adaptation"]["version"] in table.out
 
 
+def test_adding_an_anomaly_entry_trains_its_head_at_once_unless_told_not_to(vigil: Vigil):
+    added = vigil("watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png")
+    assert added.code == 0, added.err
+    assert "created" in added.out and "trained and stored" in added.out and "Rocket" in added.out  # the heads table
+    stored = json.loads(vigil("adapt", "--json").out)
+    assert stored["outcome"] == "unchanged"  # `vigil run` started now serves it from its first keyframe
+
+    cup = json.loads(vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png", "--json").out)
+    assert "training" not in cup  # one photo: it stays on cosine, nothing to train
+    rocket, cup = photo("rocket"), photo("coffee")
+    for name, image in {
+        "rocket-2": rocket[:, 60:560],
+        "rocket-3": rocket[100:, 200:400],
+        "cup-2": cup[50:, 50:],
+        "cup-3": cup[:-50, :-50],
+    }.items():
+        cv2.imwrite(f"{name}.png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    skipped = vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup-2.png", "cup-3.png", "--no-adapt",
+                    "--json")  # fmt: skip
+    assert skipped.code == 0, skipped.err
+    assert "training" not in json.loads(skipped.out)
+    assert json.loads(vigil("adapt", "--json").out)["outcome"] == "trained"  # left to `vigil adapt` (or the node)
+
+    again = vigil(
+        "watchlist", "add", "--kind", "anomaly", "--label", "Launch", "rocket-2.png", "rocket-3.png", "--json"
+    )
+    assert again.code == 0, again.err
+    training = json.loads(again.out)["training"]
+    assert training["outcome"] == "trained" and len(training["adaptation"]["entries"]) == 3
+
+
 def test_nothing_to_adapt_exits_1_and_says_why(vigil: Vigil):
     vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png")
     result = vigil("adapt")
@@ -64,9 +97,11 @@ def test_faces_are_not_adapted(vigil: Vigil):
 def test_an_entry_matched_by_posture_says_so_instead_of_showing_its_unused_head(vigil: Vigil):
     for number, name in enumerate(["camera", "coffee"]):
         cv2.imwrite(f"fall-{number}.png", cv2.cvtColor(photo(name), cv2.COLOR_RGB2BGR))
-    added = vigil("watchlist", "add", "--kind", "anomaly", "--label", "Fall", "fall-0.png", "fall-1.png", "--json")
+    added = vigil(
+        "watchlist", "add", "--kind", "anomaly", "--label", "Fall", "fall-0.png", "fall-1.png", "--no-adapt", "--json"
+    )
     entry_id = json.loads(added.out)["entry"]["id"]
-    vigil("watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png")
+    vigil("watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png", "--no-adapt")
     assert vigil("adapt").code == 0
 
     shown = json.loads(vigil("watchlist", "show", entry_id[:8], "--json").out)
