@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from streamer.adaptation_worker import TrainingOutcome
 from streamer.cli.adapt import outcome_json, print_outcome, train_now
 from streamer.cli.watchlist_options import (
     ActorOption,
@@ -37,11 +38,22 @@ from streamer.cli.watchlist_render import (
     print_report,
 )
 from streamer.cli.watchlist_transfer import transfer_app
-from streamer.config import load_config
+from streamer.config import VigilConfig, load_config
 from streamer.posture_matcher import entry_posture
-from watchlists.enroll import Enroller
+from watchlists.enroll import Enroller, EnrollReport
 from watchlists.records import Entry, check_entry_fields
 from watchlists.sources import check_images
+from watchlists.store import WatchlistStore
+
+AdaptOption = Annotated[
+    bool,
+    typer.Option(
+        help="Anomaly entries with enough photos (adaptation.min_references): train the few-shot heads now, as"
+        " `vigil adapt` does, so a node started next serves them from its first keyframe and you see each head's"
+        " validation. --no-adapt leaves it to a running node's background training (changing many entries: use"
+        " --no-adapt, then run `vigil adapt` once)."
+    ),
+]
 
 watchlist_app = typer.Typer(
     help="Manage the watchlist: the faces and anomaly references Vigil alerts on.", no_args_is_help=True
@@ -57,15 +69,7 @@ def add(
     threshold: Annotated[float | None, typer.Option(help="Cosine similarity to match (default: per kind).")] = None,
     camera: Annotated[list[str] | None, typer.Option(help="Only alert on this camera (repeat; default all).")] = None,
     notes: Annotated[str, typer.Option(help="Free text for admins.")] = "",
-    adapt: Annotated[
-        bool,
-        typer.Option(
-            help="Anomaly entries with enough photos (adaptation.min_references): train the few-shot heads now, as"
-            " `vigil adapt` does, so a node started next serves them from its first keyframe and you see each head's"
-            " validation. --no-adapt leaves it to a running node's background training (adding many entries: add"
-            " them with --no-adapt, then run `vigil adapt` once)."
-        ),
-    ] = True,
+    adapt: AdaptOption = True,
     actor: ActorOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -81,25 +85,22 @@ def add(
         enroller = Enroller(store, embedder, show_progress=not as_json)
         options = {"threshold": threshold, "cameras": camera or (), "notes": notes}
         report = enroller.enroll(kind.value, label, checked, actor=default_actor(actor), **options)
-        adaptable = report.entry.image_count >= settings.adaptation.min_references and settings.adaptation.enabled
-        training = None
-        if kind is KindChoice.anomaly and adapt and adaptable:
-            training = train_now(store, embedder, settings, actor=default_actor(actor), force=False, quiet=as_json)
-    print_report(report, settings, as_json, training=outcome_json(training) if training else None)
-    if training is not None and not as_json:
-        print_outcome(training)
+        training = _train_after(report.entry, store, embedder, settings, adapt=adapt, actor=actor, as_json=as_json)
+    _print_with_training(report, settings, as_json, training)
 
 
 @watchlist_app.command("add-negative")
 def add_negative(
     entry_id: EntryIdArgument,
     sources: ImagesArgument,
+    adapt: AdaptOption = True,
     actor: ActorOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Give an entry negative examples ("not this"): an image closer to one of them than to the entry's references
-    does not match it. Use it for look-alikes that raised false alerts."""
+    does not match it. Use it for look-alikes that raised false alerts. An anomaly entry's heads are then trained
+    again with them (``--no-adapt`` to skip)."""
     settings = load_config(config)
     with existing_store(settings) as store:
         entry = store.get_entry(store.resolve_entry_id(entry_id))
@@ -107,7 +108,37 @@ def add_negative(
         checked = check_images(sources)
         enroller = Enroller(store, embedder, show_progress=not as_json)
         report = enroller.add_negatives(entry.id, checked, actor=default_actor(actor))
-    print_report(report, settings, as_json, verb="negatives added to")
+        training = _train_after(report.entry, store, embedder, settings, adapt=adapt, actor=actor, as_json=as_json)
+    _print_with_training(report, settings, as_json, training, "negatives added to")
+
+
+def _train_after(
+    entry: Entry,
+    store: WatchlistStore,
+    embedder: Any,
+    settings: VigilConfig,
+    *,
+    adapt: bool,
+    actor: str | None,
+    as_json: bool,
+) -> TrainingOutcome | None:
+    """After an anomaly entry with enough photos changed: its heads trained now (``train_now``), unless told not to."""
+    adaptable = entry.kind == "anomaly" and entry.image_count >= settings.adaptation.min_references
+    if not (adapt and adaptable and settings.adaptation.enabled):
+        return None
+    return train_now(store, embedder, settings, actor=default_actor(actor), force=False, quiet=as_json)
+
+
+def _print_with_training(
+    report: EnrollReport,
+    settings: VigilConfig,
+    as_json: bool,
+    training: TrainingOutcome | None,
+    verb: str = "created",
+) -> None:
+    print_report(report, settings, as_json, verb=verb, training=outcome_json(training) if training else None)
+    if training is not None and not as_json:
+        print_outcome(training)
 
 
 @watchlist_app.command("list")

@@ -52,7 +52,7 @@ def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
     assert "matched by trained head" in table.out and report["adaptation"]["version"] in table.out
 
 
-def test_adding_an_anomaly_entry_trains_its_head_at_once_unless_told_not_to(vigil: Vigil):
+def test_adding_an_anomaly_entry_or_a_negative_trains_the_heads_at_once_unless_told_not_to(vigil: Vigil):
     added = vigil("watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png")
     assert added.code == 0, added.err
     assert "created" in added.out and "trained and stored" in added.out and "Rocket" in added.out  # the heads table
@@ -81,6 +81,12 @@ def test_adding_an_anomaly_entry_trains_its_head_at_once_unless_told_not_to(vigi
     assert again.code == 0, again.err
     training = json.loads(again.out)["training"]
     assert training["outcome"] == "trained" and len(training["adaptation"]["entries"]) == 3
+
+    launch = json.loads(again.out)["entry"]["id"]
+    negative = vigil("watchlist", "add-negative", launch[:8], "cup.png", "--json")  # a look-alike: the heads relearn
+    assert negative.code == 0, negative.err
+    relearnt = json.loads(negative.out)["training"]
+    assert relearnt["outcome"] == "trained" and relearnt["adaptation"]["version"] != training["adaptation"]["version"]
 
 
 def test_nothing_to_adapt_exits_1_and_says_why(vigil: Vigil):
