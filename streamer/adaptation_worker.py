@@ -32,6 +32,7 @@ from watchlists.adaptation_training import (
 )
 from watchlists.embedding import Embedder
 from watchlists.errors import StoreError
+from watchlists.generic_view_cache import GenericViewCache
 from watchlists.store import WatchlistStore
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def train_once(
     serving: Adaptation | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    view_cache: GenericViewCache | None = None,
 ) -> TrainingOutcome:
     """Read the watchlist, train unless the inputs are those of ``serving``, store the result (audited).
 
@@ -88,7 +90,7 @@ def train_once(
         if progress is not None:
             progress(stage, done, total)
 
-    trainer = HeadTrainer(embedder, settings.training_settings(), progress=watch, cancel=cancel)
+    trainer = HeadTrainer(embedder, settings.training_settings(), progress=watch, cancel=cancel, view_cache=view_cache)
     if not trainer.adaptable(entries):  # before anything loads a model or reads the archive
         return TrainingOutcome("nothing", detail=f"no {kind} entry has {settings.min_references} or more photos")
     rows = background() if background is not None and settings.background else None
@@ -116,6 +118,7 @@ class AdaptationWorker:
             "normal" is learnt once its first keyframes are old enough, not at the next daily retraining.
         camera_check_s: how often ``background_cameras`` is asked.
         wall_clock: the time now (injectable for tests): how long ago the watchlist last changed, at start.
+        view_cache: where the generic set's embedded views are kept between processes.
     """
 
     def __init__(
@@ -130,11 +133,13 @@ class AdaptationWorker:
         background_cameras: BackgroundCameras | None = None,
         camera_check_s: float = CAMERA_CHECK_S,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        view_cache: GenericViewCache | None = None,
     ) -> None:
         self._store = store
         self._background_cameras = background_cameras
         self._camera_check_s = camera_check_s
         self._wall_clock = wall_clock
+        self._view_cache = view_cache
         self._embedder = embedder
         self._slot = slot
         self._settings = settings
@@ -271,6 +276,7 @@ class AdaptationWorker:
                 background=self._background,
                 serving=self._slot.current,
                 cancel=self._cancel,
+                view_cache=self._view_cache,
             )
             self.last_error = ""
         except Exception as exc:  # a failed training must leave the serving adaptation and the service alone

@@ -49,6 +49,7 @@ from streamer.sources.pyav_reader import PyAvReader
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.enroll import Enroller
+from watchlists.generic_view_cache import GenericViewCache
 from watchlists.index import WatchlistIndex
 from watchlists.store import WatchlistStore
 
@@ -248,7 +249,8 @@ class ClipEvaluator:
         if self._adapt:
             slot = AdaptationSlot(store, "anomaly", self._embedder.version)
             self._progress(f"training heads for {', '.join(case.refs)}")
-            outcome = train_once(store, self._embedder, self._config.adaptation, actor="eval")
+            cache = GenericViewCache(self._config.models.cache_dir)
+            outcome = train_once(store, self._embedder, self._config.adaptation, actor="eval", view_cache=cache)
             if outcome.adaptation is not None:
                 slot.publish(outcome.adaptation)
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())

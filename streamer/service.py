@@ -35,6 +35,7 @@ from streamer.unknown.store import UnknownFaceStore, unknown_db_path
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.embedders import DeferredEmbedder
 from watchlists.embedding import Embedder
+from watchlists.generic_view_cache import GenericViewCache
 from watchlists.index import WatchlistIndex
 from watchlists.reembed import reembed
 from watchlists.store import WatchlistStore
@@ -156,7 +157,14 @@ def _adaptation_worker(
         return archive.background_cameras(slot.model_version, older_than_s=settings.background_min_age_s)
 
     return AdaptationWorker(
-        store, model, slot, settings, metrics, background=background, background_cameras=background_cameras
+        store,
+        model,
+        slot,
+        settings,
+        metrics,
+        background=background,
+        background_cameras=background_cameras,
+        view_cache=GenericViewCache(config.models.cache_dir),
     )
 
 

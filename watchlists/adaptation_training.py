@@ -35,6 +35,7 @@ from watchlists.augment import ReferenceAugmenter
 from watchlists.concepts import concept_threshold, reference_concepts
 from watchlists.embedding import Embedder
 from watchlists.generic_negatives import MAX_SIDE, generic_negative_images
+from watchlists.generic_view_cache import GenericViewCache, generic_view_key
 from watchlists.images import decode_image
 from watchlists.night_lights import night_view
 from watchlists.reads import WatchlistReads
@@ -160,6 +161,8 @@ class HeadTrainer:
         settings: see ``TrainingSettings``.
         progress: called as stages advance.
         cancel: set it to stop a training between steps (``TrainingCancelled``); the previous adaptation stays.
+        view_cache: where the generic set's embedded views are kept between processes (none: embedded once per
+            process).
     """
 
     def __init__(
@@ -169,11 +172,13 @@ class HeadTrainer:
         *,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        view_cache: GenericViewCache | None = None,
     ) -> None:
         self._embedder = embedder
         self._settings = settings or TrainingSettings()
         self._progress = progress or (lambda stage, done, total: None)
         self._cancel = cancel or threading.Event()
+        self._view_cache = view_cache
 
     def train(
         self, entries: Sequence[EntryExamples], background: np.ndarray | None = None, *, revision: int, kind: str
@@ -346,27 +351,37 @@ class HeadTrainer:
         return np.asarray(self._embedder.embed(views), dtype=np.float32)
 
     def _generic_views(self) -> tuple[np.ndarray, np.ndarray]:
-        """Views of the generic set, embedded once per process and model (they never change)."""
+        """Views of the generic set, embedded once per process and model (they never change), and read from the
+        view cache on disk when a previous process left them there."""
         settings = self._settings
         key = (self._embedder.version, settings.views_per_generic, settings.night_views_per_generic, settings.seed)
         with _GENERIC_LOCK:
             if key not in _GENERIC_CACHE:
-                augmenter = ReferenceAugmenter(seed=settings.seed + 1)
-                night = np.random.default_rng(settings.seed + 2)
-                vectors, sources = [], []
                 photos = generic_negative_images()
-                for index, photo in enumerate(photos):
-                    self._check_cancel()
-                    views = [photo, *augmenter.views(photo, settings.views_per_generic - 1, paste=False)]
-                    views += [
-                        augmenter.view(night_view(photo, night), paste=False)
-                        for _ in range(settings.night_views_per_generic)
-                    ]
-                    vectors.append(self._embed(views))
-                    sources += [index] * len(views)
-                    self._progress("embedding generic scenes", index + 1, len(photos))
-                _GENERIC_CACHE[key] = (np.concatenate(vectors), np.array(sources))
+                disk_key = generic_view_key(key[0], photos, key[1:])
+                stored = self._view_cache.load(disk_key, self._embedder.dim) if self._view_cache else None
+                if stored is None:
+                    stored = self._embed_generic_views(photos)
+                    if self._view_cache is not None:
+                        self._view_cache.save(disk_key, *stored)
+                _GENERIC_CACHE[key] = stored
             return _GENERIC_CACHE[key]
+
+    def _embed_generic_views(self, photos: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        settings = self._settings
+        augmenter = ReferenceAugmenter(seed=settings.seed + 1)
+        night = np.random.default_rng(settings.seed + 2)
+        vectors, sources = [], []
+        for index, photo in enumerate(photos):
+            self._check_cancel()
+            views = [photo, *augmenter.views(photo, settings.views_per_generic - 1, paste=False)]
+            views += [
+                augmenter.view(night_view(photo, night), paste=False) for _ in range(settings.night_views_per_generic)
+            ]
+            vectors.append(self._embed(views))
+            sources += [index] * len(views)
+            self._progress("embedding generic scenes", index + 1, len(photos))
+        return np.concatenate(vectors), np.array(sources)
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():

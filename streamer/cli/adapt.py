@@ -28,6 +28,7 @@ from streamer.cli.watchlist_options import (
 from streamer.config import VigilConfig, load_config
 from streamer.errors import ConfigError
 from watchlists.adaptation import Adaptation
+from watchlists.generic_view_cache import GenericViewCache
 from watchlists.store import WatchlistStore
 
 
@@ -91,6 +92,7 @@ def train_now(
                 ),
                 serving=serving,
                 progress=advance,
+                view_cache=GenericViewCache(settings.models.cache_dir),
             )
     finally:
         if archive is not None:
