@@ -75,7 +75,7 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Create an entry from reference images; nothing is stored if any image is bad. An anomaly entry's heads are
-    then trained (``--no-adapt`` to skip)."""
+    then trained (--no-adapt to skip)."""
     settings = load_config(config)
     database(settings)  # a bad database setting is a usage error before any image is read
     check_entry_fields(label, threshold, camera or (), notes)
@@ -100,7 +100,7 @@ def add_negative(
 ) -> None:
     """Give an entry negative examples ("not this"): an image closer to one of them than to the entry's references
     does not match it. Use it for look-alikes that raised false alerts. An anomaly entry's heads are then trained
-    again with them (``--no-adapt`` to skip)."""
+    again with them (--no-adapt to skip)."""
     settings = load_config(config)
     with existing_store(settings) as store:
         entry = store.get_entry(store.resolve_entry_id(entry_id))
@@ -122,11 +122,16 @@ def _train_after(
     actor: str | None,
     as_json: bool,
 ) -> TrainingOutcome | None:
-    """After an anomaly entry with enough photos changed: its heads trained now (``train_now``), unless told not to."""
+    """After an anomaly entry with enough photos changed: its heads trained now (``train_now``), unless told not to.
+    The change is stored already, so a failed training is reported, not raised: a node retrains in the background."""
     adaptable = entry.kind == "anomaly" and entry.image_count >= settings.adaptation.min_references
     if not (adapt and adaptable and settings.adaptation.enabled):
         return None
-    return train_now(store, embedder, settings, actor=default_actor(actor), force=False, quiet=as_json)
+    try:
+        return train_now(store, embedder, settings, actor=default_actor(actor), force=False, quiet=as_json)
+    except Exception as exc:  # any failure: the stored change stands, and `vigil adapt` can retry
+        detail = f"{exc}; the change is stored: a running node retrains in the background, or run `vigil adapt`"
+        return TrainingOutcome("failed", detail=detail)
 
 
 def _print_with_training(

@@ -89,6 +89,19 @@ def test_adding_an_anomaly_entry_or_a_negative_trains_the_heads_at_once_unless_t
     assert relearnt["outcome"] == "trained" and relearnt["adaptation"]["version"] != training["adaptation"]["version"]
 
 
+def test_a_training_that_fails_after_an_enrollment_says_why_and_keeps_the_entry(vigil: Vigil):
+    Path("data/archive").mkdir(parents=True)
+    Path("data/archive/keyframes.db").write_bytes(b"this is no SQLite database" * 100)  # a damaged archive
+    added = vigil(
+        "watchlist", "add", "--kind", "anomaly", "--label", "Rocket", "rocket-0.png", "rocket-1.png", "--json"
+    )
+    assert added.code == 0, added.err
+    report = json.loads(added.out)
+    assert report["training"]["outcome"] == "failed" and "vigil adapt" in report["training"]["detail"]
+    listed = json.loads(vigil("watchlist", "list", "--json").out)
+    assert [entry["label"] for entry in listed] == ["Rocket"]  # stored all the same
+
+
 def test_nothing_to_adapt_exits_1_and_says_why(vigil: Vigil):
     vigil("watchlist", "add", "--kind", "anomaly", "--label", "Cup", "cup.png")
     result = vigil("adapt")
