@@ -24,6 +24,9 @@ from watchlists import augment, generic_negatives, night_lights
 
 log = logging.getLogger(__name__)
 
+KEEP = 4
+"""Files kept (one per scene model and view settings in use; a node rarely has more than two)."""
+
 VIEW_CODE = (augment, night_lights, generic_negatives)
 """Modules whose code decides what the views look like: part of the cache key."""
 
@@ -75,7 +78,14 @@ class GenericViewCache:
             with os.fdopen(handle, "wb") as file:
                 np.savez(file, vectors=vectors.astype(np.float32), sources=sources, key=np.array(key))
             os.replace(temporary, self.path(key))
+            self._prune()
         except OSError as exc:
             log.warning("generic view cache not written to %s: %s", self._folder, exc)
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
+
+    def _prune(self) -> None:
+        """Keep the newest ``KEEP`` files: each code or model change names a new one, and the old ones would pile up."""
+        files = sorted(self._folder.glob("generic-views-*.npz"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for old in files[KEEP:]:
+            old.unlink(missing_ok=True)

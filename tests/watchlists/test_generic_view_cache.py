@@ -3,12 +3,14 @@ the same heads; a corrupt, foreign or stale file is never used."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import skimage.data
 
 from engines.scene import SceneEmbedder
 from watchlists.adaptation_training import EntryExamples, HeadTrainer, TrainingSettings, forget_generic_views
-from watchlists.generic_view_cache import GenericViewCache, generic_view_key
+from watchlists.generic_view_cache import KEEP, GenericViewCache, generic_view_key
 
 ROCKET = skimage.data.rocket()
 ENTRY = EntryExamples(
@@ -50,6 +52,15 @@ def test_a_corrupt_or_foreign_file_is_ignored_and_replaced(tmp_path, caplog):
     cache.save("a" * 64, vectors, sources)
     assert cache.load("a" * 64, dim=8) is not None
     assert not list(tmp_path.glob(".generic-views-*"))  # no half-written file left behind
+
+
+def test_only_the_newest_files_are_kept(tmp_path):
+    cache = GenericViewCache(tmp_path)
+    for number in range(KEEP + 2):
+        cache.save(str(number) * 64, np.eye(2, 4, dtype=np.float32), np.array([0, 1]))
+        os.utime(cache.path(str(number) * 64), (number, number))  # saved one after the other
+    kept = sorted(tmp_path.glob("generic-views-*.npz"))
+    assert kept == sorted(cache.path(str(number) * 64) for number in range(2, KEEP + 2))
 
 
 def test_the_key_follows_the_model_the_photos_and_the_view_settings():
