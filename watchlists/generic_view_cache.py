@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.export import resolve_cache_dir
 from watchlists import augment, generic_negatives, night_lights
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,11 @@ def generic_view_key(model_version: str, photos: Sequence[np.ndarray], settings:
 
 
 class GenericViewCache:
-    """``load(key)`` / ``save(key, vectors, sources)`` of embedded generic views in ``folder``."""
+    """``load(key)`` / ``save(key, vectors, sources)`` of embedded generic views in ``folder``, the exported models'
+    folder (config ``models.cache_dir``; ``None``: ``$VIGIL_CACHE_DIR`` or ``~/.cache/vigil/models``)."""
 
-    def __init__(self, folder: Path) -> None:
-        self._folder = Path(folder)
+    def __init__(self, folder: Path | str | None) -> None:
+        self._folder = resolve_cache_dir(folder)
 
     def path(self, key: str) -> Path:
         return self._folder / f"generic-views-{key[:16]}.npz"

@@ -54,6 +54,13 @@ def test_a_corrupt_or_foreign_file_is_ignored_and_replaced(tmp_path, caplog):
     assert not list(tmp_path.glob(".generic-views-*"))  # no half-written file left behind
 
 
+def test_without_a_configured_folder_the_views_go_where_the_exported_models_go(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path / "models"))
+    cache = GenericViewCache(None)  # models.cache_dir left out of the config
+    cache.save("c" * 64, np.eye(2, 4, dtype=np.float32), np.array([0, 1]))
+    assert cache.path("c" * 64).parent == tmp_path / "models" and cache.load("c" * 64, dim=4) is not None
+
+
 def test_only_the_newest_files_are_kept(tmp_path):
     cache = GenericViewCache(tmp_path)
     for number in range(KEEP + 2):
