@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,20 +70,21 @@ class GenericViewCache:
         return vectors.astype(np.float32, copy=False), sources
 
     def save(self, key: str, vectors: np.ndarray, sources: np.ndarray) -> None:
-        """Store the views (written aside and renamed, so a reader never sees half a file). A cache that cannot be
-        written costs the next process the embedding, nothing else."""
-        temporary: str | None = None
+        """Store the views (written aside and renamed, as the exported models are, so a reader never sees half a file
+        and the file has the models' permissions). A cache that cannot be written costs the next process the
+        embedding, nothing else."""
+        target = self.path(key)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             self._folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self._folder, prefix=".generic-views-", suffix=".npz")
-            with os.fdopen(handle, "wb") as file:
+            with open(temporary, "wb") as file:
                 np.savez(file, vectors=vectors.astype(np.float32), sources=sources, key=np.array(key))
-            os.replace(temporary, self.path(key))
+            os.replace(temporary, target)
             self._prune()
         except OSError as exc:
             log.warning("generic view cache not written to %s: %s", self._folder, exc)
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _prune(self) -> None:
         """Keep the newest ``KEEP`` files: each code or model change names a new one, and the old ones would pile up."""
