@@ -46,8 +46,9 @@ BackgroundCameras = Callable[[], frozenset[str]]
 CAMERA_CHECK_S = 60.0
 """How often the worker looks for cameras whose background no training has seen yet."""
 
-REVISION_CHECK_EVERY = 25
-"""Progress steps between two looks at the watchlist revision during a training (one cheap query each)."""
+STORE_CHECK_S = 1.0
+"""Seconds between two looks at the watchlist during a training (its revision, its newest adaptation's version: one
+cheap query each). A step count would never look in a small training: a few photos are a handful of steps."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,39 @@ def train_once(
 ) -> TrainingOutcome:
     """Read the watchlist, train unless the inputs are those of ``serving``, store the result (audited).
 
+    Another trainer may store the same inputs' adaptation meanwhile (``vigil watchlist add`` trains at once, and the
+    node it feeds trains after ``retrain_after_s`` of quiet): the training then stops and returns that one as
+    ``unchanged`` instead of spending the CPU twice and storing a copy.
+
     Raises:
         StoreError: the watchlist cannot be read or written.
     """
     cancel = cancel or threading.Event()
     revision, entries = examples_from_store(store, kind)
-    steps = 0
+    rows: np.ndarray | None = None
+    stored_version = store.adaptation_version(kind, embedder.version)
+    superseded: Adaptation | None = None
+    looked = float("-inf")
+
+    def stored_meanwhile() -> Adaptation | None:
+        """The store's newest adaptation when it is not ``stored_version`` and was trained on these inputs."""
+        nonlocal stored_version
+        version = store.adaptation_version(kind, embedder.version)
+        if version is None or version == stored_version:
+            return None
+        stored_version = version
+        stored = store.latest_adaptation(kind, embedder.version)
+        current = stored is not None and trainer.is_current(stored.data_digest, entries, rows, kind=kind)
+        return stored if current else None
 
     def watch(stage: str, done: int, total: int) -> None:
-        nonlocal steps
-        steps += 1
-        if steps % REVISION_CHECK_EVERY == 0 and store.revision() != revision:
-            cancel.set()  # the data changed under the training: its result would be stale at once
+        nonlocal looked, superseded
+        if time.monotonic() - looked >= STORE_CHECK_S:
+            looked = time.monotonic()
+            if store.revision() != revision:
+                cancel.set()  # the data changed under the training: its result would be stale at once
+            elif (superseded := stored_meanwhile()) is not None:
+                cancel.set()
         if progress is not None:
             progress(stage, done, total)
 
@@ -94,12 +116,20 @@ def train_once(
     if not trainer.adaptable(entries):  # before anything loads a model or reads the archive
         return TrainingOutcome("nothing", detail=f"no {kind} entry has {settings.min_references} or more photos")
     rows = background() if background is not None and settings.background else None
-    if serving is not None and trainer.is_current(serving.data_digest, entries, rows, kind=kind):
-        return TrainingOutcome("unchanged", serving)
+    if serving is not None:
+        if trainer.is_current(serving.data_digest, entries, rows, kind=kind):
+            return TrainingOutcome("unchanged", serving)
+        stored_version = serving.version  # a node's slot may lag the store by a moment: look there too
+        if (stored := stored_meanwhile()) is not None:
+            return TrainingOutcome("unchanged", stored, detail="stored by another trainer")
     try:
         adaptation = trainer.train(entries, rows, revision=revision, kind=kind)
     except TrainingCancelled as exc:
+        if superseded is not None:
+            return TrainingOutcome("unchanged", superseded, detail="stored by another trainer meanwhile")
         return TrainingOutcome("cancelled", detail=str(exc))
+    if (stored := stored_meanwhile()) is not None:  # a short training may not have looked while it ran
+        return TrainingOutcome("unchanged", stored, detail="stored by another trainer meanwhile")
     store.save_adaptation(adaptation, actor=actor)
     return TrainingOutcome("trained", adaptation)
 
@@ -286,6 +316,10 @@ class AdaptationWorker:
         self.state = "idle"
         self.last_outcome = outcome
         self._metrics.adaptation_trainings.labels(kind=self._kind, outcome=outcome.outcome).inc()
+        stored = outcome.adaptation if outcome.outcome == "unchanged" else None
+        if stored is not None and stored is not self._slot.current:
+            self._slot.publish(stored)  # another trainer's, stored a moment ago: serve it before the next sync
+            log.info("%s adaptation %s %s", self._kind, stored.version, outcome.detail)
         if outcome.outcome == "trained" and outcome.adaptation is not None:
             self._slot.publish(outcome.adaptation)  # the loop reports it on its next turn
             log.info(

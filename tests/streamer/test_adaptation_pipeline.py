@@ -3,6 +3,7 @@ without a restart; a failed or cancelled training leaves the previous adaptation
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,44 @@ def test_unchanged_inputs_are_not_trained_again(adapted_store, scene_embedder):
     serving = adapted_store.latest_adaptation("anomaly", scene_embedder.version)
     outcome = train_once(adapted_store, scene_embedder, AdaptationConfig(**FAST), actor="test", serving=serving)
     assert outcome.outcome == "unchanged" and outcome.adaptation is serving
+
+
+def test_a_node_whose_slot_lags_the_store_takes_the_stored_adaptation_instead_of_training(
+    adapted_store, scene_embedder
+):
+    """`vigil watchlist add` trained and stored it; the node's slot still serves the one before."""
+    stored = adapted_store.latest_adaptation("anomaly", scene_embedder.version)
+    older = dataclasses.replace(stored, version="0" * 12, data_digest="0" * 64)
+    outcome = train_once(adapted_store, scene_embedder, AdaptationConfig(**FAST), actor="service", serving=older)
+    assert outcome.outcome == "unchanged" and outcome.adaptation.version == stored.version
+    assert _trainings(adapted_store) == ["test"]  # the fixture's: nothing trained, nothing stored
+
+
+def test_a_training_stores_no_copy_when_another_trainer_stored_the_same_inputs_meanwhile(
+    tmp_path, scene_embedder, rocket_photos
+):
+    """A node and `vigil watchlist add` train one enrollment at once: the later one serves the first's."""
+    store = WatchlistStore(tmp_path / "watchlist.db")
+    Enroller(store, scene_embedder, show_progress=False).enroll("anomaly", "Rocket", rocket_photos, actor="test")
+    settings = AdaptationConfig(**FAST)
+    stored_by_other: list = []
+
+    def other_trainer_stores_first(stage: str, done: int, total: int) -> None:
+        if not stored_by_other:  # the other process finishes while this training has only begun
+            stored_by_other.append(train_once(store, scene_embedder, settings, actor="cli").adaptation)
+
+    try:
+        outcome = train_once(store, scene_embedder, settings, actor="service", progress=other_trainer_stores_first)
+        assert stored_by_other[0] is not None
+        assert outcome.outcome == "unchanged" and outcome.adaptation.version == stored_by_other[0].version
+        assert _trainings(store) == ["cli"]  # no copy stored by the stopped training
+    finally:
+        store.close()
+
+
+def _trainings(store: WatchlistStore) -> list[str]:
+    """Who stored each adaptation, newest first (the audit's ``adaptation.trained`` rows)."""
+    return [row.actor for row in store.audit() if row.action == "adaptation.trained"]
 
 
 def test_a_camera_with_new_archived_background_is_learnt_without_waiting_for_the_daily_retraining(
