@@ -61,6 +61,16 @@ class Console:
         rows = self.driver.find_elements(By.CSS_SELECTOR, f"#live-feed [data-alert-id='{alert_id}']")
         return rows[0] if rows else None
 
+    def click_in_row(self, alert_id: str, selector: str) -> None:
+        """Click inside an alert's row; a live update may re-render the row between finding and clicking it (a
+        stale element), so find it again until the click lands."""
+
+        def click() -> bool:
+            self.row(alert_id).find_element(By.CSS_SELECTOR, selector).click()
+            return True
+
+        self.wait(click, timeout=5)
+
     def pictures_loaded(self, alert_id: str) -> bool:
         return bool(
             self.script(
@@ -179,7 +189,7 @@ def test_the_live_console_follows_a_real_alert_from_open_to_close_and_acknowledg
     assert console.script("return window.notReloaded") is True
     assert console.pictures_loaded(alert_id)  # the closed row keeps its pictures
 
-    console.row(alert_id).find_element(By.CSS_SELECTOR, ".ack-button").click()
+    console.click_in_row(alert_id, ".ack-button")
     console.wait(lambda: "acknowledged by api:desk-1" in console.row(alert_id).text, timeout=5)
     assert console.row(alert_id).find_elements(By.CSS_SELECTOR, ".ack-button") == []
 
@@ -192,7 +202,7 @@ def test_the_live_console_follows_a_real_alert_from_open_to_close_and_acknowledg
     console.wait(lambda: console.row(alert_id).is_displayed(), timeout=5)
 
     # Deep links: the alert's page, an entry's page, and Back/Forward between them.
-    console.row(alert_id).find_element(By.CSS_SELECTOR, "a.label").click()
+    console.click_in_row(alert_id, "a.label")
     console.wait(lambda: console.visible_view() == "view-alert" and "acknowledged by api:desk-1" in
                  browser.find_element(By.ID, "alert-body").text)  # fmt: skip
     assert browser.current_url.endswith(f"#/alerts/{alert_id}")
