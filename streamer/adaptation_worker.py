@@ -86,7 +86,8 @@ def train_once(
     cancel = cancel or threading.Event()
     revision, entries = examples_from_store(store, kind)
     rows: np.ndarray | None = None
-    stored_version = store.adaptation_version(kind, embedder.version)
+    # the newest adaptation this training knows of; with ``serving`` that is the caller's, which may lag the store
+    stored_version = serving.version if serving is not None else store.adaptation_version(kind, embedder.version)
     superseded: Adaptation | None = None
     looked = float("-inf")
 
@@ -119,8 +120,7 @@ def train_once(
     if serving is not None:
         if trainer.is_current(serving.data_digest, entries, rows, kind=kind):
             return TrainingOutcome("unchanged", serving)
-        stored_version = serving.version  # a node's slot may lag the store by a moment: look there too
-        if (stored := stored_meanwhile()) is not None:
+        if (stored := stored_meanwhile()) is not None:  # a node's slot may lag the store by a moment
             return TrainingOutcome("unchanged", stored, detail="stored by another trainer")
     try:
         adaptation = trainer.train(entries, rows, revision=revision, kind=kind)
