@@ -12,10 +12,16 @@ bootstrap installs without its dependencies: Vigil reads the file and runs it wi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import logging
 import math
+import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,6 +35,9 @@ INPUT_PX = 224
 MIN_SCORE = 0.5  # the detector's own operating point (MediaPipe's pose_detection graph)
 NMS_IOU = 0.3
 WEIGHTS = Path("modules/pose_detection/pose_detection.tflite")  # inside the mediapipe package
+XNNPACK_NOTICE = "Created TensorFlow Lite XNNPACK delegate"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,29 @@ def weights_path() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _runtime_notices_to_log() -> Iterator[None]:
+    """Routes what the TensorFlow Lite runtime prints on the process's stderr while loading into the log.
+
+    The runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to file descriptor 2 from
+    C++, past Python's logging and whatever ``TF_CPP_MIN_LOG_LEVEL`` says, which breaks a node's structured log. That
+    notice is dropped; anything else the runtime says is logged as a warning, so a real problem is still seen.
+    """
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()  # Python's own pending output goes out first, not into the capture
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and XNNPACK_NOTICE not in line:
+                    log.warning("TensorFlow Lite: %s", line.strip())
+
+
 @cache
 def _anchors() -> np.ndarray:
     """The SSD anchor centres the network's outputs are offsets from (MediaPipe's SsdAnchorsCalculator with the
@@ -91,8 +123,9 @@ class PersonPostureDetector:
         path = weights_path()
         from ai_edge_litert.interpreter import Interpreter  # here: only a node with posture on loads the runtime
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self._interpreter.allocate_tensors()
+        with _runtime_notices_to_log():
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         self._boxes, self._scores = outputs["Identity"], outputs["Identity_1"]

@@ -3,6 +3,9 @@ photographed upright reads as standing, and the same picture turned a quarter ei
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -60,3 +63,16 @@ def test_tiles_find_people_too_small_for_the_whole_frame(x: int):
         (found,) = tiled.detect(frame)
         assert found.score > 0.7 and found.lying(30) == (1.0 if lying else 0.0)
         assert found.box[0] <= x + 90 <= found.box[0] + found.box[2]  # in the frame's pixels, not the tile's
+
+
+def test_loading_the_runtime_prints_nothing_on_stderr():
+    """A node's log is structured: the runtime's "Created TensorFlow Lite XNNPACK delegate" line, which it writes to
+    file descriptor 2 from C++, must not appear there, and the detector must still work."""
+    script = (
+        "import numpy as np; from engines.posture import PersonPostureDetector;"
+        "from streamer.demo.scenes import photo;"
+        "print(len(PersonPostureDetector().detect(photo('astronaut'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "1"
+    assert "XNNPACK" not in done.stderr and "TensorFlow Lite" not in done.stderr, done.stderr
