@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engines.atomic_write import replaced_on_success
 from engines.errors import EngineError
 from engines.registry import ModelSpec
 
@@ -86,17 +87,13 @@ def export_model(spec: ModelSpec, cache_dir: Path | str | None = None, *, show_p
 
 
 def _export_atomically(spec: ModelSpec, target: Path, step: Callable[[str], None]) -> None:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with replaced_on_success(target) as temporary:
         step("building the PyTorch network")
         network = _build_network(spec)
         step("tracing and writing ONNX")
         _write_onnx(network, spec, temporary)
         step("checking the ONNX graph")
         _check_onnx(temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _build_network(spec: ModelSpec) -> nn.Module:

@@ -14,8 +14,6 @@ filed under, or the whole archive is refused before anything is imported.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engines.atomic_write import replaced_on_success
 from watchlists.errors import ArchiveError
 from watchlists.images import DEFAULT_MAX_BYTES
 
@@ -82,15 +81,11 @@ def writing_archive(path: Path) -> Iterator[zipfile.ZipFile]:
 
     The caller writes the images, then the manifest last: a crash leaves no archive rather than a half one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
-            yield archive
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with (
+        replaced_on_success(path) as temporary,
+        zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive,
+    ):
+        yield archive
 
 
 def write_member(archive: zipfile.ZipFile, name: str, data: bytes, *, compress: bool = False) -> None:

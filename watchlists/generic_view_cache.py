@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from engines.atomic_write import replaced_on_success
 from engines.export import resolve_cache_dir
 from watchlists import augment, generic_negatives, night_lights
 
@@ -73,18 +73,12 @@ class GenericViewCache:
         """Store the views (written aside and renamed, as the exported models are, so a reader never sees half a file
         and the file has the models' permissions). A cache that cannot be written costs the next process the
         embedding, nothing else."""
-        target = self.path(key)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            self._folder.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as file:
+            with replaced_on_success(self.path(key)) as temporary, open(temporary, "wb") as file:
                 np.savez(file, vectors=vectors.astype(np.float32), sources=sources, key=np.array(key))
-            os.replace(temporary, target)
             self._prune()
         except OSError as exc:
             log.warning("generic view cache not written to %s: %s", self._folder, exc)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def _prune(self) -> None:
         """Keep the newest ``KEEP`` files: each code or model change names a new one, and the old ones would pile up."""

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import BinaryIO
 
 import faiss
 
+from engines.atomic_write import replaced_on_success
 from watchlists.errors import WatchlistError
 from watchlists.index_probes import ProbeTable
 from watchlists.index_vectors import VectorIndex
@@ -63,32 +63,20 @@ def index_path(folder: Path, kind: str, model_version: str) -> Path:
 
 
 def save_index(path: Path, header: IndexFileHeader, vectors: VectorIndex) -> int:
-    """Write ``vectors`` with ``header`` atomically (temp file, fsync, ``os.replace``); returns the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``vectors`` with ``header`` atomically and durably (``engines.atomic_write``); the bytes written."""
     meta = json.dumps(asdict(header), sort_keys=True).encode()
-    out = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    temp = Path(out.name)
-    try:
-        with out:
-            out.write(MAGIC + _LENGTH.pack(len(meta)) + meta)
-            crc = zlib.crc32(meta)
+    with replaced_on_success(path, durable=True) as temporary, open(temporary, "wb") as out:
+        out.write(MAGIC + _LENGTH.pack(len(meta)) + meta)
+        crc = zlib.crc32(meta)
 
-            def write(chunk: bytes) -> int:
-                nonlocal crc
-                crc = zlib.crc32(chunk, crc)
-                return out.write(chunk)
+        def write(chunk: bytes) -> int:
+            nonlocal crc
+            crc = zlib.crc32(chunk, crc)
+            return out.write(chunk)
 
-            faiss.write_index(vectors.index, faiss.PyCallbackIOWriter(write, _CHUNK))
-            out.write(_LENGTH.pack(crc) + MAGIC)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return size
+        faiss.write_index(vectors.index, faiss.PyCallbackIOWriter(write, _CHUNK))
+        out.write(_LENGTH.pack(crc) + MAGIC)
+        return out.tell()
 
 
 def load_index(path: Path, expected: IndexFileHeader) -> tuple[IndexFileHeader, VectorIndex]:
@@ -176,15 +164,3 @@ def _check_crc(file: BinaryIO, size: int, path: Path) -> None:
         crc, remaining = zlib.crc32(chunk, crc), remaining - len(chunk)
     if remaining or crc != _LENGTH.unpack(trailer[: _LENGTH.size])[0]:
         raise IndexFileError(f"saved index {path} is corrupt (checksum mismatch)")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

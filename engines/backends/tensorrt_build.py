@@ -17,7 +17,6 @@ Written against the TensorRT 10 Python API; it cannot be installed on the projec
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import tensorrt as trt
 import torch
 
+from engines.atomic_write import replaced_on_success
 from engines.backends.calibration import calibration_batch, calibration_files
 from engines.backends.options import BackendOptions
 from engines.backends.tensorrt_cache import profile_shapes
@@ -98,12 +98,8 @@ def build_engine(
             return target
         started = time.monotonic()
         serialized = _build_serialized(spec, onnx_path, options, calibration_cache)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
+        with replaced_on_success(target) as temporary:
             temporary.write_bytes(serialized)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
         log.info("tensorrt: built %s in %.0f s", target.name, time.monotonic() - started)
     return target
 

@@ -17,10 +17,8 @@ import fcntl
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from typing import Literal, cast, get_args
 
 import yaml
 
+from engines.atomic_write import replaced_on_success
 from streamer.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -215,15 +214,9 @@ def _write(path: Path, tokens: list[ApiToken]) -> None:
         ]
     }
     header = "# Vigil API tokens: SHA-256 digests only. Manage with `vigil tokens create | list | revoke`.\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(header + yaml.safe_dump(data, sort_keys=False))
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with replaced_on_success(path) as temporary:
+        temporary.touch(mode=0o600)  # owner-only before the digests are written into it
+        temporary.write_text(header + yaml.safe_dump(data, sort_keys=False))
 
 
 @contextmanager

@@ -6,11 +6,12 @@ A search result is judged by eye; a 320-pixel-wide JPEG (~15 KB) is enough for t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from engines.atomic_write import replaced_on_success
 
 JPEG_QUALITY = 80
 
@@ -27,11 +28,5 @@ def write_thumbnail(target: Path, rgb: np.ndarray, width: int) -> None:
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OSError(f"cannot encode a thumbnail for {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.part")
-    try:
+    with replaced_on_success(target) as partial:
         partial.write_bytes(encoded.tobytes())
-        os.replace(partial, target)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        raise
