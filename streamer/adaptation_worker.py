@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,8 +73,12 @@ def train_once(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     view_cache: GenericViewCache | None = None,
+    posture_labels: Sequence[str] = (),
 ) -> TrainingOutcome:
     """Read the watchlist, train unless the inputs are those of ``serving``, store the result (audited).
+
+    Entries whose label is in ``posture_labels`` (``posture_labels(config.posture)``) are matched by posture and get
+    no head; their photos still teach the other heads.
 
     Another trainer may store the same inputs' adaptation meanwhile (``vigil watchlist add`` trains at once, and the
     node it feeds trains after ``retrain_after_s`` of quiet): the training then stops and returns that one as
@@ -113,9 +117,10 @@ def train_once(
         if progress is not None:
             progress(stage, done, total)
 
-    trainer = HeadTrainer(embedder, settings.training_settings(), progress=watch, cancel=cancel, view_cache=view_cache)
+    training = settings.training_settings(posture_labels)
+    trainer = HeadTrainer(embedder, training, progress=watch, cancel=cancel, view_cache=view_cache)
     if not trainer.adaptable(entries):  # before anything loads a model or reads the archive
-        return TrainingOutcome("nothing", detail=f"no {kind} entry has {settings.min_references} or more photos")
+        return TrainingOutcome("nothing", detail=trainer.nothing_to_adapt(entries, kind))
     rows = background() if background is not None and settings.background else None
     if serving is not None:
         if trainer.is_current(serving.data_digest, entries, rows, kind=kind):
@@ -164,8 +169,10 @@ class AdaptationWorker:
         camera_check_s: float = CAMERA_CHECK_S,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         view_cache: GenericViewCache | None = None,
+        posture_labels: Sequence[str] = (),
     ) -> None:
         self._store = store
+        self._posture_labels = tuple(posture_labels)
         self._background_cameras = background_cameras
         self._camera_check_s = camera_check_s
         self._wall_clock = wall_clock
@@ -307,6 +314,7 @@ class AdaptationWorker:
                 serving=self._slot.current,
                 cancel=self._cancel,
                 view_cache=self._view_cache,
+                posture_labels=self._posture_labels,
             )
             self.last_error = ""
         except Exception as exc:  # a failed training must leave the serving adaptation and the service alone

@@ -250,7 +250,14 @@ class ClipEvaluator:
             slot = AdaptationSlot(store, "anomaly", self._embedder.version)
             self._progress(f"training heads for {', '.join(case.refs)}")
             cache = GenericViewCache(self._config.models.cache_dir)
-            outcome = train_once(store, self._embedder, self._config.adaptation, actor="eval", view_cache=cache)
+            outcome = train_once(
+                store,
+                self._embedder,
+                self._config.adaptation,
+                actor="eval",
+                view_cache=cache,
+                posture_labels=posture_labels(self._config.posture),
+            )
             if outcome.adaptation is not None:
                 slot.publish(outcome.adaptation)
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -420,13 +421,15 @@ class AdaptationConfig(_Section):
     def baseline_settings(self) -> BaselineSettings:
         return BaselineSettings(rise=self.rise, floor=self.rise_floor)
 
-    def training_settings(self) -> TrainingSettings:
+    def training_settings(self, posture_labels: Sequence[str] = ()) -> TrainingSettings:
+        """The trainer's settings; ``posture_labels`` (``posture_labels(config.posture)``) get no head."""
         return TrainingSettings(
             views_per_reference=self.views_per_reference,
             max_background=self.max_background,
             target_fpr=self.target_fpr,
             min_threshold=self.min_threshold,
             min_references=self.min_references,
+            posture_labels=tuple(sorted(posture_labels)),
             concepts=self.concepts,
         )
 

@@ -27,7 +27,7 @@ from streamer.free_space import FreeSpaceGuard
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
 from streamer.pipeline import Pipeline, PipelineParts
-from streamer.posture_matcher import PostureMatcher
+from streamer.posture_matcher import PostureMatcher, posture_labels
 from streamer.score_baseline import ScoreBaseline
 from streamer.small_objects import small_object_finder
 from streamer.unknown.clusters import UnknownFaceClusterer
@@ -165,6 +165,7 @@ def _adaptation_worker(
         background=background,
         background_cameras=background_cameras,
         view_cache=GenericViewCache(config.models.cache_dir),
+        posture_labels=posture_labels(config.posture),
     )
 
 

@@ -72,6 +72,9 @@ class TrainingSettings:
             background) are easier than live footage: on the development set, heads calibrated on them alone sat at
             0.5-0.8 and false-alarmed on warm lights and hospital wards; 0.8 halved those false alarms.
         min_references: entries with fewer photos stay on cosine matching.
+        posture_labels: labels matched by a person's posture instead of by their photos (config ``posture.labels``,
+            lower case): their entries get no head, which would go unused, and their photos are negatives shared by
+            every head (a fire head must still learn that a ward is not fire).
         concepts: also score entries by the ImageNet classes their references show (``watchlists.concepts``).
         concept_mass: the classes an entry's reference photos give at least this much probability on average, in at
             most ``max_concepts`` classes, are its concepts; references that spread wider get none.
@@ -90,6 +93,7 @@ class TrainingSettings:
     positive_quantile: float = 0.2
     min_threshold: float = 0.8
     min_references: int = 2
+    posture_labels: tuple[str, ...] = ()
     concepts: bool = True
     concept_mass: float = 0.8
     max_concepts: int = 4
@@ -198,9 +202,9 @@ class HeadTrainer:
         settings = self._settings
         adapted = self.adaptable(entries)
         if not adapted:
-            raise NothingToAdapt(f"no {kind} entry has {settings.min_references} or more reference photos")
+            raise NothingToAdapt(self.nothing_to_adapt(entries, kind))
         background = _background_sample(background, self._embedder.dim, settings)
-        rows = self._rows(adapted, background)
+        rows = self._rows(adapted, [e for e in entries if self._by_posture(e)], background)
         weights, biases, heads = self._fitted_heads(rows, adapted)
         classifier = self._classifier()
         if classifier is not None:
@@ -253,12 +257,15 @@ class HeadTrainer:
             result.append(replace(head, concepts=names, concept_classes=classes, concept_threshold=threshold))
         return tuple(result)
 
-    def _rows(self, adapted: Sequence[EntryExamples], background: np.ndarray) -> _Rows:
-        """Every training example embedded: views of each entry's photos and negatives, generic views, background."""
+    def _rows(
+        self, adapted: Sequence[EntryExamples], by_posture: Sequence[EntryExamples], background: np.ndarray
+    ) -> _Rows:
+        """Every training example embedded: views of each entry's photos and negatives, of the photos of entries
+        matched by posture (shared negatives), generic views, background."""
         settings = self._settings
         augmenter = ReferenceAugmenter(generic_negative_images(), seed=settings.seed)
         rows = _Rows(len(adapted))
-        total = sum(len(e.references) + len(e.negatives) for e in adapted)
+        total = sum(len(e.references) + len(e.negatives) for e in adapted) + sum(len(e.references) for e in by_posture)
         done = 0
         for position, entry in enumerate(adapted):
             for index, photo in enumerate(entry.references):
@@ -274,6 +281,13 @@ class HeadTrainer:
                 self._check_cancel()
                 views = augmenter.views(photo, settings.views_per_negative, paste=False)
                 rows.add(self._embed(views), owner=position, positive=False, held_out=index % HOLD_OUT_EVERY == 4)
+                done += 1
+                self._progress("embedding views", done, total)
+        for entry in by_posture:  # drawn as they were when these entries had heads: the other heads stay the same
+            for index, photo in enumerate(entry.references):
+                self._check_cancel()
+                views = self._embed(augmenter.views(photo, settings.views_per_reference))
+                rows.add_shared(views, held_out=np.full(len(views), _held_out(index, entry.references)))
                 done += 1
                 self._progress("embedding views", done, total)
         generic, generic_source = self._generic_views()
@@ -316,8 +330,18 @@ class HeadTrainer:
         return weights, biases, heads
 
     def adaptable(self, entries: Sequence[EntryExamples]) -> list[EntryExamples]:
-        """The entries that get a head: those with ``min_references`` photos or more."""
-        return [e for e in entries if len(e.references) >= self._settings.min_references]
+        """The entries that get a head: those with ``min_references`` photos or more, unless matched by posture."""
+        return [e for e in entries if len(e.references) >= self._settings.min_references and not self._by_posture(e)]
+
+    def nothing_to_adapt(self, entries: Sequence[EntryExamples], kind: str) -> str:
+        """Why ``adaptable(entries)`` is empty, in words for the admin."""
+        reason = f"no {kind} entry has {self._settings.min_references} or more photos"
+        if any(self._by_posture(e) for e in entries):
+            reason += f" (entries labelled {', '.join(self._settings.posture_labels)} are matched by posture)"
+        return reason
+
+    def _by_posture(self, entry: EntryExamples) -> bool:
+        return entry.label.strip().lower() in self._settings.posture_labels
 
     def digest(self, entries: Sequence[EntryExamples], background: np.ndarray | None, *, kind: str) -> str:
         """What ``train`` would name its result. Its settings say whether concepts were used, not only asked for:

@@ -27,6 +27,7 @@ from streamer.cli.watchlist_options import (
 )
 from streamer.config import VigilConfig, load_config
 from streamer.errors import ConfigError
+from streamer.posture_matcher import posture_labels
 from watchlists.adaptation import Adaptation
 from watchlists.generic_view_cache import GenericViewCache
 from watchlists.store import WatchlistStore
@@ -93,6 +94,7 @@ def train_now(
                 serving=serving,
                 progress=advance,
                 view_cache=GenericViewCache(settings.models.cache_dir),
+                posture_labels=posture_labels(settings.posture),
             )
     finally:
         if archive is not None:

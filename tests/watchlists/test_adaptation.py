@@ -4,6 +4,7 @@ engines, audited, and refused when corrupt."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import cv2
@@ -126,7 +127,7 @@ def test_corrupt_adaptation_bytes_are_refused_by_name():
 
 def test_entries_with_too_few_photos_are_left_to_cosine_and_none_at_all_is_an_error(scene_embedder):
     trainer = HeadTrainer(scene_embedder, FAST)
-    with pytest.raises(NothingToAdapt, match="2 or more reference photos"):
+    with pytest.raises(NothingToAdapt, match="2 or more photos"):
         trainer.train([EntryExamples("a" * 32, "Rocket", REFERENCES[:1])], None, revision=1, kind="anomaly")
 
 
@@ -174,3 +175,22 @@ def test_every_generic_photo_is_also_learnt_at_night_under_drawn_lights(scene_em
     assert FAST.night_views_per_generic > 0
     assert len(vectors) == len(generic_negative_images()) * per_photo
     assert np.bincount(sources).tolist() == [per_photo] * len(generic_negative_images())
+
+
+def test_an_entry_matched_by_posture_gets_no_head_but_its_photos_teach_the_others(scene_embedder):
+    """Its head would go unused (the posture detector matches it), yet its photos are still what the other entries
+    are not: here they show the camera's own view, and the rocket head learns to score that view lower."""
+    rocket = EntryExamples("r" * 32, "Rocket launch", REFERENCES, [f"{i:064x}" for i in range(len(REFERENCES))])
+    views = [CAMERA_VIEW[:300, :150], CAMERA_VIEW[100:, 20:], CAMERA_VIEW[50:350, 30:190], CAMERA_VIEW]
+    fall = EntryExamples("f" * 32, " Fall ", views, [f"{i + 10:064x}" for i in range(len(views))])
+    settings = dataclasses.replace(FAST, posture_labels=("fall",))
+    taught = HeadTrainer(scene_embedder, settings).train([fall, rocket], None, revision=1, kind="anomaly")
+    alone = HeadTrainer(scene_embedder, settings).train([rocket], None, revision=1, kind="anomaly")
+    assert [head.label for head in taught.heads] == ["Rocket launch"]
+    normal = regions(scene_embedder, [camera_frame(300 + seed, rocket=False) for seed in range(4)])
+    normal = normal.reshape(-1, normal.shape[-1])
+    assert taught.scores(normal).mean() < alone.scores(normal).mean() - 0.05
+    with pytest.raises(NothingToAdapt, match="labelled fall are matched by posture"):
+        HeadTrainer(scene_embedder, settings).train([fall], None, revision=1, kind="anomaly")
+    with_head = HeadTrainer(scene_embedder, FAST).train([fall, rocket], None, revision=1, kind="anomaly")
+    assert [head.label for head in with_head.heads] == [" Fall ", "Rocket launch"]  # posture off: a head again
