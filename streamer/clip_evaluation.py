@@ -246,23 +246,19 @@ class ClipEvaluator:
             default_threshold=self._config.watchlist.default_threshold["anomaly"],
         )
         slot = None
+        by_posture = posture_labels(self._config.posture)
         if self._adapt:
             slot = AdaptationSlot(store, "anomaly", self._embedder.version)
-            self._progress(f"training heads for {', '.join(case.refs)}")
-            cache = GenericViewCache(self._config.models.cache_dir)
+            self._progress(f"training heads for {', '.join(c for c in case.refs if c.lower() not in by_posture)}")
+            settings, cache = self._config.adaptation, GenericViewCache(self._config.models.cache_dir)
             outcome = train_once(
-                store,
-                self._embedder,
-                self._config.adaptation,
-                actor="eval",
-                view_cache=cache,
-                posture_labels=posture_labels(self._config.posture),
+                store, self._embedder, settings, actor="eval", view_cache=cache, posture_labels=by_posture
             )
             if outcome.adaptation is not None:
                 slot.publish(outcome.adaptation)
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())
         posture = None
-        if {label.lower() for label in case.refs} & set(posture_labels(self._config.posture)):
+        if {label.lower() for label in case.refs} & set(by_posture):
             self._posture_detector = self._posture_detector or PersonPostureDetector(tiles=self._config.posture.tiles)
             posture = PostureMatcher(self._posture_detector, index, self._config.posture, VigilMetrics())
         skip = posture.labels if posture is not None else frozenset()
