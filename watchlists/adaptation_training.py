@@ -335,10 +335,11 @@ class HeadTrainer:
 
     def nothing_to_adapt(self, entries: Sequence[EntryExamples], kind: str) -> str:
         """Why ``adaptable(entries)`` is empty, in words for the admin."""
-        reason = f"no {kind} entry has {self._settings.min_references} or more photos"
+        enough = f"{self._settings.min_references} or more photos"
         if any(self._by_posture(e) for e in entries):
-            reason += f" (entries labelled {', '.join(self._settings.posture_labels)} are matched by posture)"
-        return reason
+            labels = ", ".join(self._settings.posture_labels)
+            return f"entries labelled {labels} are matched by posture, and no other {kind} entry has {enough}"
+        return f"no {kind} entry has {enough}"
 
     def _by_posture(self, entry: EntryExamples) -> bool:
         return entry.label.strip().lower() in self._settings.posture_labels
