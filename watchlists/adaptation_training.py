@@ -283,7 +283,7 @@ class HeadTrainer:
                 rows.add(self._embed(views), owner=position, positive=False, held_out=index % HOLD_OUT_EVERY == 4)
                 done += 1
                 self._progress("embedding views", done, total)
-        for entry in by_posture:  # drawn as they were when these entries had heads: the other heads stay the same
+        for entry in by_posture:  # as many views as a head's own photos get: the other heads learn as much from them
             for index, photo in enumerate(entry.references):
                 self._check_cancel()
                 views = self._embed(augmenter.views(photo, settings.views_per_reference))
