@@ -448,6 +448,13 @@ class PostureConfig(_Section):
     lying_within_deg: float = Field(
         30.0, gt=0, le=60, description="A body axis within this many degrees of horizontal counts as lying."
     )
+    after_standing_threshold: float = Field(
+        0.55,
+        ge=0,
+        lt=1,
+        description="Sight a person lying at this lower score when the camera's previous keyframe showed someone"
+        " standing where they lie (a fall); 0 turns this off.",
+    )
     tiles: bool = Field(
         False, description="Also look at a wide frame's left and right squares: smaller people, more false alarms."
     )

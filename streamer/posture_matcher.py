@@ -6,12 +6,21 @@ a label are not matched by their photos but by the person posture detector (``en
 the entry when a person in it lies within ``lying_within_deg`` of horizontal, scored by the detector's confidence
 times how flat they lie, at the person's box. The scene matcher leaves these entries alone (``labels``).
 
+A fall is also a change: someone who stood a moment ago lies where they stood. So a person lying at the lower
+``after_standing_threshold`` is sighted too when the camera's previous keyframe (at most ``STOOD_WITHIN_S`` earlier)
+showed a person standing (within ``STANDING_DEG`` of upright) whose hip lies within ``STOOD_REACH`` of their
+body's length of this one's; the next keyframe is back on ``threshold``, so the alert vote still asks for a
+confident sighting. Lying down on purpose is the same change, only slower; a 20 degree lean already reads as
+not standing. Measured on ``../shared/devdata/`` with the vote simulated at ten keyframe phases (README, "Falls").
+
 The detector runs only while such an entry may match on a frame's camera, so a node without one pays nothing.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import datetime
 
 import numpy as np
 
@@ -22,6 +31,10 @@ from streamer.config import PostureConfig
 from streamer.metrics import VigilMetrics
 from streamer.sources.frame import Keyframe
 from watchlists.index import WatchlistIndex
+
+STANDING_DEG = 20.0  # a body axis within this of upright is standing (30 degrees is a lean, on the way down)
+STOOD_REACH = 1.0  # hips this many body lengths apart (hip to head, twice) are the same place
+STOOD_WITHIN_S = 2.5  # the previous keyframe counts when it is at most this much older
 
 
 class PostureMatcher:
@@ -44,6 +57,7 @@ class PostureMatcher:
         self._settings = settings
         self._labels = frozenset(posture_labels(settings))
         self._metrics = metrics
+        self._standing: dict[str, tuple[datetime, list[Person]]] = {}  # per camera: its previous keyframe's
 
     @property
     def labels(self) -> frozenset[str]:
@@ -69,19 +83,27 @@ class PostureMatcher:
 
     def score(self, image: np.ndarray) -> float:
         """The frame's posture score, above its threshold or not (``vigil eval``'s score distributions)."""
-        return self._lying_person(image)[0]
+        return self._lying_person(self._people(image))[0]
 
-    def _lying_person(self, image: np.ndarray) -> tuple[float, Person | None]:
-        """The person lying flattest, weighted by the detector's confidence, and that score (0 with nobody)."""
+    def _people(self, image: np.ndarray) -> list[Person]:
         started = time.perf_counter()
         people = self._detector.detect(image)
         self._metrics.inference_seconds.labels(model=self._detector.name).observe(time.perf_counter() - started)
+        return people
+
+    def _lying_person(self, people: list[Person]) -> tuple[float, Person | None]:
+        """The person lying flattest, weighted by the detector's confidence, and that score (0 with nobody)."""
         scored = [(person.score * person.lying(self._settings.lying_within_deg), person) for person in people]
         return max(scored, key=lambda pair: pair[0], default=(0.0, None))
 
     def _sightings(self, frame: Keyframe, entries: dict[str, str]) -> list[Sighting]:
-        score, person = self._lying_person(frame.image)
-        if person is None or score < self._settings.threshold:
+        people = self._people(frame.image)
+        score, person = self._lying_person(people)
+        threshold = self._settings.threshold
+        if person is not None and score < threshold and self._stood_here(frame, person):
+            threshold = self._settings.after_standing_threshold
+        self._standing[frame.camera] = (frame.frame_time, [p for p in people if p.tilt_deg <= STANDING_DEG])
+        if person is None or score < threshold:
             return []
         return [
             Sighting(
@@ -89,12 +111,29 @@ class PostureMatcher:
                 label=label,
                 kind=self.kind,
                 score=score,
-                threshold=self._settings.threshold,
+                threshold=threshold,
                 bbox=person.box,
                 model=self._detector.version,
             )
             for entry_id, label in entries.items()
         ]
+
+    def _stood_here(self, frame: Keyframe, lying: Person) -> bool:
+        """Whether the camera's previous keyframe, just before this one, showed a person standing where ``lying``
+        lies (``after_standing_threshold`` 0: never asked)."""
+        if self._settings.after_standing_threshold <= 0 or frame.camera not in self._standing:
+            return False
+        seen_at, standing = self._standing[frame.camera]
+        if not 0 < (frame.frame_time - seen_at).total_seconds() <= STOOD_WITHIN_S:
+            return False
+        hip = _hip(lying)
+        return any(math.dist(hip, _hip(person)) <= STOOD_REACH * max(person.box[2:]) for person in standing)
+
+
+def _hip(person: Person) -> tuple[float, float]:
+    """The centre of the person's box: their hip, unless the box was cut by the frame's edge."""
+    x, y, width, height = person.box
+    return x + width / 2, y + height / 2
 
 
 def posture_labels(settings: PostureConfig) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -88,3 +88,37 @@ def test_the_scene_matcher_skips_posture_labels_but_not_the_others(
     assert [s.label for s in plain[0]] == ["Fall"]  # the reference photo itself matches by cosine...
     assert skipping[0] == []  # ...but a fall is a posture: only the posture matcher may sight it
     assert [s.label for s in skipping[1]] == [s.label for s in plain[1]] == ["rocket"]
+
+
+def _scene(person: np.ndarray, x: int, seconds: float) -> Keyframe:
+    """A ward keyframe ``seconds`` after a fixed moment with the person's photo, 300 pixels wide, at (x, 200)."""
+    image = np.full((720, 1280, 3), 90, np.uint8)
+    image[200:500, x : x + 300] = cv2.resize(person, (300, 300), interpolation=cv2.INTER_AREA)
+    moment = datetime(2026, 12, 6, 12, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+    return Keyframe(camera="ward", image=image, frame_time=moment, received_at=seconds)
+
+
+@pytest.mark.parametrize(
+    ("stood_at", "stood_before_s", "after_standing", "sighted"),
+    [
+        (300, 1.0, 0.5, True),  # stood there a keyframe ago: a fall
+        (950, 1.0, 0.5, False),  # someone stood, but far from where this person lies
+        (300, 5.0, 0.5, False),  # too long ago to be the same moment
+        (300, 1.0, 0.0, False),  # turned off
+    ],
+)
+def test_a_person_lying_where_someone_stood_a_keyframe_ago_is_sighted_at_the_lower_threshold(
+    watchlist: WatchlistIndex, stood_at: int, stood_before_s: float, after_standing: float, sighted: bool
+):
+    """The detector reads the astronaut turned on her side as lying, with a confidence under 0.99: with the threshold
+    there, only the after-standing rule can sight her, and only once: the keyframe after is back on the threshold."""
+    settings = PostureConfig(threshold=0.99, after_standing_threshold=after_standing)
+    posture = PostureMatcher(PersonPostureDetector(), watchlist, settings, VigilMetrics())
+    astronaut = photo("astronaut")
+    lying = cv2.rotate(astronaut, cv2.ROTATE_90_CLOCKWISE)
+    assert 0.5 < posture.score(_scene(lying, 300, 0).image) < 0.99
+    standing, fallen, still_lying = posture.match(
+        [_scene(astronaut, stood_at, 0), _scene(lying, 300, stood_before_s), _scene(lying, 300, stood_before_s + 1)]
+    )
+    assert standing == [] and still_lying == []
+    assert [(s.label, s.threshold) for s in fallen] == ([("Fall", after_standing)] if sighted else [])
