@@ -34,7 +34,10 @@ from watchlists.index import WatchlistIndex
 
 STANDING_DEG = 20.0  # a body axis within this of upright is standing (30 degrees is a lean, on the way down)
 STOOD_REACH = 1.0  # hips this many body lengths apart (hip to head, twice) are the same place
-STOOD_WITHIN_S = 2.5  # the previous keyframe counts when it is at most this much older
+# The previous keyframe counts when it is at most this much older. Usually it is one keyframe interval old, but a
+# keyframe like the last one that matched nothing is not matched (README, "Unchanged keyframes") until
+# ``unchanged_refresh_s`` (10 s) has passed: a person standing still is remembered until they move.
+STOOD_WITHIN_S = 12.0
 
 
 class PostureMatcher:

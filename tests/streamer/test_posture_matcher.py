@@ -103,7 +103,8 @@ def _scene(person: np.ndarray, x: int, seconds: float) -> Keyframe:
     [
         (300, 1.0, 0.5, True),  # stood there a keyframe ago: a fall
         (950, 1.0, 0.5, False),  # someone stood, but far from where this person lies
-        (300, 5.0, 0.5, False),  # too long ago to be the same moment
+        (300, 9.0, 0.5, True),  # stood still there: the keyframes between were unchanged and not matched
+        (300, 15.0, 0.5, False),  # too long ago to be the same moment
         (300, 1.0, 0.0, False),  # turned off
     ],
 )
