@@ -172,6 +172,8 @@ class ClipEvaluator:
         if small is not None:
             small.forget_camera(CAMERA)
             grid = small.grid
+        if posture is not None:
+            posture.forget_camera(CAMERA)
         policy = AlertPolicy(self._config.alerts, "eval")
         scorer = _LabelScores(store, self._embedder.version, slot.current if slot else None)
         run = ClipRun(case, adaptation=slot.current.version if slot and slot.current else None)

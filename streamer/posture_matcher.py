@@ -84,6 +84,10 @@ class PostureMatcher:
                 )
         return results
 
+    def forget_camera(self, camera: str) -> None:
+        """Drop what the camera's previous keyframe showed (``vigil eval`` replays each clip as a new camera)."""
+        self._standing.pop(camera, None)
+
     def score(self, image: np.ndarray) -> float:
         """The frame's posture score, above its threshold or not (``vigil eval``'s score distributions)."""
         return self._lying_person(self._people(image))[0]

@@ -123,3 +123,12 @@ def test_a_person_lying_where_someone_stood_a_keyframe_ago_is_sighted_at_the_low
     )
     assert standing == [] and still_lying == []
     assert [(s.label, s.threshold) for s in fallen] == ([("Fall", after_standing)] if sighted else [])
+
+
+def test_a_forgotten_camera_has_no_one_standing(watchlist: WatchlistIndex):
+    settings = PostureConfig(threshold=0.99, after_standing_threshold=0.5)
+    posture = PostureMatcher(PersonPostureDetector(), watchlist, settings, VigilMetrics())
+    lying = cv2.rotate(photo("astronaut"), cv2.ROTATE_90_CLOCKWISE)
+    assert posture.match([_scene(photo("astronaut"), 300, 0)]) == [[]]
+    posture.forget_camera("ward")  # a new clip in ``vigil eval``: the last one's people are not this one's
+    assert posture.match([_scene(lying, 300, 1)]) == [[]]
