@@ -153,4 +153,8 @@ def entry_posture(kind: str, label: str, settings: PostureConfig) -> dict[str, f
     any, is then unused); ``None`` for every other entry."""
     if kind != "anomaly" or label.strip().lower() not in posture_labels(settings):
         return None
-    return {"threshold": settings.threshold, "lying_within_deg": settings.lying_within_deg}
+    return {
+        "threshold": settings.threshold,
+        "lying_within_deg": settings.lying_within_deg,
+        "after_standing_threshold": settings.after_standing_threshold,
+    }

@@ -145,6 +145,9 @@ class EntryAdaptationResponse(BaseModel):
 class EntryPostureResponse(BaseModel):
     threshold: float = Field(description="The person score an alert needs: detector confidence times flatness.")
     lying_within_deg: float = Field(description="A body within this many degrees of horizontal counts as lying.")
+    after_standing_threshold: float = Field(
+        description="The lower person score that counts right after someone stood in the same place (0: off)."
+    )
 
 
 class EntryDetailResponse(BaseModel):

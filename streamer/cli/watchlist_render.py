@@ -125,7 +125,13 @@ def print_entry(
     if posture is not None:
         out.print(
             f"matched by posture, not by its photos: a person lying down (within {posture['lying_within_deg']:g}"
-            f" degrees of flat), person score >= {posture['threshold']:g} (config posture)",
+            f" degrees of flat), person score >= {posture['threshold']:g}"
+            + (
+                f" ({posture['after_standing_threshold']:g} where someone stood a keyframe before)"
+                if posture["after_standing_threshold"] > 0
+                else ""
+            )
+            + " (config posture)",
             highlight=False,
         )
     elif adaptation is not None:

@@ -124,6 +124,8 @@ def test_an_entry_matched_by_posture_says_so_instead_of_showing_its_unused_head(
     assert vigil("adapt").code == 0
 
     shown = json.loads(vigil("watchlist", "show", entry_id[:8], "--json").out)
-    assert shown["adaptation"] is None and shown["posture"] == {"threshold": 0.7, "lying_within_deg": 30.0}
+    posture = {"threshold": 0.7, "lying_within_deg": 30.0, "after_standing_threshold": 0.55}
+    assert shown["adaptation"] is None and shown["posture"] == posture
     table = vigil("watchlist", "show", entry_id[:8])
     assert "matched by posture" in table.out and "trained head" not in table.out
+    assert "0.55 where someone stood a keyframe before" in table.out

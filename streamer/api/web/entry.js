@@ -61,7 +61,8 @@ async function openEntry(entryId) {
 function matchedBy(entry, adaptation, posture) {
   if (posture) {
     return `posture, not its photos: a person lying down (within ${posture.lying_within_deg} degrees of flat), ` +
-      `person score at least ${posture.threshold}`;
+      `person score at least ${posture.threshold}` +
+      (posture.after_standing_threshold > 0 ? ` (${posture.after_standing_threshold} where someone stood a keyframe before)` : "");
   }
   if (adaptation) {
     const share = (v) => (v === null ? "n/a" : `${(100 * v).toFixed(1)}%`);

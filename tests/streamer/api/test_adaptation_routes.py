@@ -80,7 +80,7 @@ def test_an_entry_matched_by_posture_is_shown_so(api: Api):
         assert created.status_code == 201, created.text
         entry_id = created.json()["entry"]["id"]
         details[label] = client.get(f"/api/v1/watchlist/{entry_id}", headers=api.headers("viewer")).json()
-    assert details["Fall"]["posture"] == {"threshold": 0.7, "lying_within_deg": 30.0}
+    assert details["Fall"]["posture"] == {"threshold": 0.7, "lying_within_deg": 30.0, "after_standing_threshold": 0.55}
     assert details["Fall"]["adaptation"] is None
     assert details["Rocket"]["posture"] is None
 
