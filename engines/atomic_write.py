@@ -21,7 +21,8 @@ def replaced_on_success(target: Path, *, durable: bool = False) -> Iterator[Path
 
     The temporary name is unique (two processes may write the same target at once; the last rename wins) and starts
     with a dot and ends in ``.tmp``, so folder scans for the real files skip it. It is created by the block with the
-    process's usual permissions: a file another user must read stays readable.
+    process's usual permissions, so a file another user must read stays readable; a block writing private data
+    (tokens, face vectors, exported photos) creates it first with ``touch(mode=0o600)``.
 
     Args:
         durable: also flush the file and its folder to disk (``fsync``), for data that must survive a power cut.

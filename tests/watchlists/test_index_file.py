@@ -52,6 +52,8 @@ def test_a_fresh_saved_index_is_loaded_not_rebuilt(watchlist_database: str, tmp_
 
         assert restarted.known == [3] and restarted.fetched == [0] and restarted.full_reads == 0
         assert _labels(index) == before == ["fire", "smoke"] and index.image_count == 3
+    (saved,) = tmp_path.glob("*.faiss")
+    assert saved.stat().st_mode & 0o777 == 0o600  # vectors of enrolled people: readable by their owner only
 
 
 def test_a_stale_file_is_caught_up_by_reading_only_what_changed(watchlist_database: str, tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ def test_an_exported_watchlist_imports_whole_into_another_store_and_matches_the_
     tmp_path: Path,
 ) -> None:
     summary = export_watchlist(source, tmp_path / "watchlist.zip", node="node-a")
+    assert summary.path.stat().st_mode & 0o777 == 0o600  # the photos of wanted people: the owner's only
 
     report = import_watchlist(target, summary.path, _scene(scene_embedder), actor="bob")
 
