@@ -15,21 +15,24 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def replaced_on_success(target: Path, *, durable: bool = False) -> Iterator[Path]:
+def replaced_on_success(target: Path, *, durable: bool = False, private: bool = False) -> Iterator[Path]:
     """A temporary path beside ``target`` for the block to write; renamed to ``target`` when the block ends without
     an exception, removed in any case.
 
     The temporary name is unique (two processes may write the same target at once; the last rename wins) and starts
-    with a dot and ends in ``.tmp``, so folder scans for the real files skip it. It is created by the block with the
-    process's usual permissions, so a file another user must read stays readable; a block writing private data
-    (tokens, face vectors, exported photos) creates it first with ``touch(mode=0o600)``.
+    with a dot and ends in ``.tmp``, so folder scans for the real files skip it. By default the block creates it with
+    the process's usual permissions, so a file another user must read stays readable.
 
     Args:
         durable: also flush the file and its folder to disk (``fsync``), for data that must survive a power cut.
+        private: create the file readable by its owner only before the block writes a byte (tokens, face vectors,
+            exported photos); writing it does not change its permissions.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
+        if private:
+            temporary.touch(mode=0o600)
         yield temporary
         if durable:
             _fsync(temporary)

@@ -81,10 +81,11 @@ def writing_archive(path: Path) -> Iterator[zipfile.ZipFile]:
 
     The caller writes the images, then the manifest last: a crash leaves no archive rather than a half one.
     """
-    with replaced_on_success(path) as temporary:
-        temporary.touch(mode=0o600)  # the watchlist's photos: readable by their owner only
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
-            yield archive
+    with (
+        replaced_on_success(path, private=True) as temporary,  # the watchlist's photos: their owner's only
+        zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive,
+    ):
+        yield archive
 
 
 def write_member(archive: zipfile.ZipFile, name: str, data: bytes, *, compress: bool = False) -> None:

@@ -65,8 +65,7 @@ def index_path(folder: Path, kind: str, model_version: str) -> Path:
 def save_index(path: Path, header: IndexFileHeader, vectors: VectorIndex) -> int:
     """Write ``vectors`` with ``header`` atomically and durably (``engines.atomic_write``); the bytes written."""
     meta = json.dumps(asdict(header), sort_keys=True).encode()
-    with replaced_on_success(path, durable=True) as temporary:
-        temporary.touch(mode=0o600)  # face vectors are biometric data: readable by their owner only
+    with replaced_on_success(path, durable=True, private=True) as temporary:  # face vectors are biometric data
         with open(temporary, "wb") as out:
             out.write(MAGIC + _LENGTH.pack(len(meta)) + meta)
             crc = zlib.crc32(meta)

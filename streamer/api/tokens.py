@@ -214,8 +214,7 @@ def _write(path: Path, tokens: list[ApiToken]) -> None:
         ]
     }
     header = "# Vigil API tokens: SHA-256 digests only. Manage with `vigil tokens create | list | revoke`.\n"
-    with replaced_on_success(path) as temporary:
-        temporary.touch(mode=0o600)  # owner-only before the digests are written into it
+    with replaced_on_success(path, private=True) as temporary:
         temporary.write_text(header + yaml.safe_dump(data, sort_keys=False))
 
 

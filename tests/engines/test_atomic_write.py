@@ -50,3 +50,14 @@ def test_the_file_keeps_the_process_permissions(tmp_path: Path):
     finally:
         os.umask(previous)
     assert (tmp_path / "thumb.jpg").stat().st_mode & 0o777 == 0o644  # readable by a web server running as another user
+
+
+def test_a_private_file_is_the_owner_s_alone_from_its_first_byte(tmp_path: Path):
+    previous = os.umask(0o022)
+    try:
+        with replaced_on_success(tmp_path / "tokens.yaml", private=True) as temporary:
+            assert temporary.stat().st_mode & 0o777 == 0o600  # before the block writes anything
+            temporary.write_text("sha256: ...")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "tokens.yaml").stat().st_mode & 0o777 == 0o600
