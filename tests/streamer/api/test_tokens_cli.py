@@ -34,6 +34,7 @@ def test_a_token_is_created_listed_used_and_revoked(tmp_path: Path) -> None:
     assert created.returncode == 0 and secret.startswith("vgl_") and "keep it" in created.stderr
     assert json.loads(listed.stdout)[0]["name"] == "alice" and secret not in listed.stdout
     assert secret not in (tmp_path / "secrets" / "tokens.yaml").read_text()
+    assert (tmp_path / "secrets" / "tokens.yaml").stat().st_mode & 0o777 == 0o600  # digests: the owner's only
     assert accepted is not None and accepted.role == "admin"
     assert revoked.returncode == 0 and tokens.authenticate(secret) is None
 
