@@ -140,6 +140,11 @@ class EntryAdaptationResponse(BaseModel):
     concept_threshold: float | None = Field(
         None, description="The concepts' summed ImageNet probability that counts as a sighting."
     )
+    advice: str | None = Field(
+        None,
+        description="What would make the head find more, when its validation is weak (few photos, or under 50% of"
+        " views of its held-back photos found); null when it looks sound.",
+    )
 
 
 class EntryPostureResponse(BaseModel):

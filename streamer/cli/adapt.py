@@ -140,3 +140,6 @@ def _print(console: Console, adaptation: Adaptation, outcome: str) -> None:
             f"{', '.join(head.concepts)} >= {head.concept_threshold:.2f}" if head.concepts else "-",
         )
     console.print(table)
+    for head in adaptation.heads:
+        if head.advice:
+            console.print(f"{head.label} ({head.entry_id[:8]}): {head.advice}", highlight=False)

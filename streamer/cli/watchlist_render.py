@@ -121,7 +121,9 @@ def print_entry(
     """One entry for a person: its fields, its images and negatives in one table, then its audit history."""
     out = console()
     out.print(f"[bold]{entry.label}[/bold]  {entry.id}  ({entry.kind}, {'enabled' if entry.enabled else 'disabled'})")
-    out.print(f"threshold {threshold_text(entry, settings)}; cameras {', '.join(entry.cameras) or 'all'}")
+    unused = " (cosine; not used: matched by " + ("posture" if posture else "its trained head") + ")"
+    shown = threshold_text(entry, settings) + (unused if posture is not None or adaptation is not None else "")
+    out.print(f"threshold {shown}; cameras {', '.join(entry.cameras) or 'all'}")
     if posture is not None:
         out.print(
             f"matched by posture, not by its photos: a person lying down (within {posture['lying_within_deg']:g}"
@@ -142,6 +144,8 @@ def print_entry(
             + _concepts(adaptation.get("concepts"), adaptation.get("concept_threshold")),
             highlight=False,
         )
+        if adaptation.get("advice"):
+            out.print(f"advice: {adaptation['advice']}", highlight=False)
     elif entry.kind == "anomaly":
         out.print("matched by cosine similarity (no trained head yet: see `vigil adapt`)")
     if entry.notes:

@@ -41,6 +41,7 @@ def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
     report = json.loads(trained.out)
     (head,) = report["adaptation"]["entries"]  # the cup has too few photos for a head
     assert report["outcome"] == "trained" and head["id"] == entry_id and head["threshold"] >= 0.8
+    assert head["advice"].startswith("only 2 photos")  # none held back: its recall flatters it
     again = json.loads(vigil("adapt", "--json").out)
     assert again["outcome"] == "unchanged" and again["adaptation"]["version"] == report["adaptation"]["version"]
     assert json.loads(vigil("adapt", "--force", "--json").out)["outcome"] == "trained"
@@ -50,6 +51,9 @@ def test_adapt_trains_once_stores_the_heads_and_show_reports_them(vigil: Vigil):
     assert shown["adaptation"]["threshold"] == head["threshold"]
     table = vigil("watchlist", "show", entry_id[:8])
     assert "matched by trained head" in table.out and report["adaptation"]["version"] in table.out
+    assert "not used: matched by its trained head" in table.out  # the entry's cosine threshold
+    assert shown["adaptation"]["advice"] == head["advice"] and "advice: only 2 photos" in table.out
+    assert "Rocket (" in vigil("adapt", "--force").out.split("heads (validation")[1]  # the advice under the table
 
 
 def test_adding_an_anomaly_entry_or_a_negative_trains_the_heads_at_once_unless_told_not_to(vigil: Vigil):
@@ -128,4 +132,5 @@ def test_an_entry_matched_by_posture_says_so_instead_of_showing_its_unused_head(
     assert shown["adaptation"] is None and shown["posture"] == posture
     table = vigil("watchlist", "show", entry_id[:8])
     assert "matched by posture" in table.out and "trained head" not in table.out
+    assert "not used: matched by posture" in table.out
     assert "0.55 where someone stood a keyframe before" in table.out

@@ -542,6 +542,9 @@ def test_an_entry_matched_by_posture_says_so_on_its_page(
         page.open_entry("Fall")
         page.wait(lambda: "posture, not its photos" in page.text("entry-facts"))
         assert "person score at least 0.7 (0.55 where someone stood a keyframe before)" in page.text("entry-facts")
+        assert "0.75 (the kind's default): cosine similarity, not used while matched by posture" in page.text(
+            "entry-facts"
+        )
         assert console_errors(browser) == []
     finally:
         browser.execute_script("sessionStorage.clear()")

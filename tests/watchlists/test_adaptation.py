@@ -120,6 +120,18 @@ def test_a_node_that_cannot_read_the_imagenet_classifier_keeps_an_adaptation_tra
     assert with_torch.is_current(adaptation.data_digest, [entry], flat, kind="anomaly")
 
 
+def test_an_admin_is_advised_when_a_head_has_few_photos_or_misses_its_held_back_ones(trained):
+    adaptation, _ = trained
+    (head,) = adaptation.heads
+    assert head.advice.startswith("only 4 photos")  # none held back: its recall is on views of photos it learnt
+    assert adaptation.summary()["entries"][0]["advice"] == head.advice
+    assert adaptation.entry_summary(head.entry_id)["advice"] == head.advice
+    weak = dataclasses.replace(head, references=5, validation_recall=0.08)
+    assert weak.advice.startswith("finds 8% of views of its held-back photos")
+    assert dataclasses.replace(head, references=15, validation_recall=0.5).advice is None
+    assert dataclasses.replace(head, references=6, validation_recall=float("nan")).advice is None
+
+
 def test_corrupt_adaptation_bytes_are_refused_by_name():
     with pytest.raises(ValueError, match="not a Vigil adaptation"):
         Adaptation.from_bytes(b"PK\x03\x04 this is no adaptation")

@@ -71,7 +71,8 @@ function matchedBy(entry, adaptation, posture) {
       `${share(adaptation.validation_fpr)}` +
       (adaptation.concepts && adaptation.concepts.length
         ? `; or ImageNet: ${adaptation.concepts.join(", ")} at ${adaptation.concept_threshold} or more`
-        : "");
+        : "") +
+      (adaptation.advice ? `. Advice: ${adaptation.advice}` : "");
   }
   return entry.kind === "anomaly" ? "cosine similarity (no trained head yet)" : "cosine similarity";
 }
@@ -89,9 +90,11 @@ async function renderEntry() {
   state.entry = entry;
   forgetImages();
   $("entry-title").textContent = `${entry.label} (${entry.kind})`;
+  const cosine = entry.threshold === null ? `${entry.effective_threshold} (the kind's default)` : `${entry.threshold}`;
+  const otherwise = posture ? "posture" : adaptation ? "its trained head" : null;
   const facts = [
     ["Id", entry.id],
-    ["Threshold", entry.threshold === null ? `${entry.effective_threshold} (the kind's default)` : entry.threshold],
+    ["Threshold", otherwise ? `${cosine}: cosine similarity, not used while matched by ${otherwise}` : cosine],
     ["Matched by", matchedBy(entry, adaptation, posture)],
     ["Cameras", entry.cameras.length ? entry.cameras.join(", ") : "all"],
     ["Enabled", entry.enabled ? "yes" : "no (never matches)"],

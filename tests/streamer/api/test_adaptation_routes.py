@@ -67,6 +67,7 @@ def test_an_admin_trains_now_and_the_new_heads_are_shown(api: Api, adapting):
     detail = client.get(f"/api/v1/watchlist/{head['id']}", headers=api.headers("viewer")).json()
     assert detail["adaptation"]["version"] == state["adaptation"]["version"]  # the entry says how it is matched
     assert detail["adaptation"]["threshold"] == head["threshold"]
+    assert detail["adaptation"]["advice"] == head["advice"] and head["advice"].startswith("only 2 photos")
 
 
 def test_an_entry_matched_by_posture_is_shown_so(api: Api):
