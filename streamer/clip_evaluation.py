@@ -51,6 +51,7 @@ from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.enroll import Enroller
 from watchlists.generic_view_cache import GenericViewCache
 from watchlists.index import WatchlistIndex
+from watchlists.records import label_key
 from watchlists.store import WatchlistStore
 
 HIT_BEFORE_S = 0.5
@@ -204,7 +205,7 @@ class ClipEvaluator:
                     run.burst_frames += 1
                 else:
                     run.keyframes += 1
-                    self._record_scores(run, t, scorer(embeddings.vectors), frame.image, posture)
+                    self._record_scores(run, t, scorer(embeddings.vectors), posture)
                 events = policy.expire(t) + policy.observe(
                     CAMERA, frame.frame_time, frame.size, t, confirm.votes(frame, sightings), self._embedder.version
                 )
@@ -218,12 +219,11 @@ class ClipEvaluator:
         return run
 
     @staticmethod
-    def _record_scores(
-        run: ClipRun, t: float, scores: dict[str, float], image: np.ndarray, posture: PostureMatcher | None
-    ) -> None:
+    def _record_scores(run: ClipRun, t: float, scores: dict[str, float], posture: PostureMatcher | None) -> None:
         """A keyframe's score per label, for the distributions (burst frames would weigh sightings twice)."""
         if posture is not None:
-            scores |= dict.fromkeys(posture.labels & scores.keys(), posture.score(image))
+            by_posture = [label for label in scores if label_key(label) in posture.labels]
+            scores |= dict.fromkeys(by_posture, posture.last_score(CAMERA))
         for label, score in scores.items():
             run.scores[label].append((t, score))
 
@@ -251,7 +251,7 @@ class ClipEvaluator:
         by_posture = posture_labels(self._config.posture)
         if self._adapt:
             slot = AdaptationSlot(store, "anomaly", self._embedder.version)
-            self._progress(f"training heads for {', '.join(c for c in case.refs if c.lower() not in by_posture)}")
+            self._progress(f"training heads for {', '.join(c for c in case.refs if label_key(c) not in by_posture)}")
             settings, cache = self._config.adaptation, GenericViewCache(self._config.models.cache_dir)
             outcome = train_once(
                 store, self._embedder, settings, actor="eval", view_cache=cache, posture_labels=by_posture
@@ -260,7 +260,7 @@ class ClipEvaluator:
                 slot.publish(outcome.adaptation)
         baseline = ScoreBaseline(self._config.adaptation.baseline_settings())
         posture = None
-        if {label.lower() for label in case.refs} & set(by_posture):
+        if {label_key(label) for label in case.refs} & set(by_posture):
             self._posture_detector = self._posture_detector or PersonPostureDetector(tiles=self._config.posture.tiles)
             posture = PostureMatcher(self._posture_detector, index, self._config.posture, VigilMetrics())
         skip = posture.labels if posture is not None else frozenset()

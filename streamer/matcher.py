@@ -30,6 +30,7 @@ from streamer.sources.frame import Keyframe
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.index import Match, WatchlistIndex
+from watchlists.records import label_key
 
 
 class SceneMatcher:
@@ -41,7 +42,8 @@ class SceneMatcher:
         top_k: candidates per query row before thresholds apply.
         adaptation: the trained heads serving now; ``None``: cosine for every entry.
         baseline: each camera's usual head scores, which let a rise alert below a head's threshold.
-        skip_labels: labels (lower case) another matcher answers for (``PostureMatcher``): never sighted here.
+        skip_labels: labels (as ``label_key`` gives them) another matcher answers for (``PostureMatcher``): never
+            sighted here.
     """
 
     kind = AlertKind.ANOMALY
@@ -135,7 +137,7 @@ class SceneMatcher:
         best: dict[str, tuple[Match, int]] = {}
         for region, matches in enumerate(region_hits):
             for match in matches:
-                if match.label.lower() in self._skip_labels:
+                if label_key(match.label) in self._skip_labels:
                     continue
                 if match.entry_id not in best or match.score > best[match.entry_id][0].score:
                     best[match.entry_id] = (match, region)

@@ -31,6 +31,7 @@ from streamer.config import PostureConfig
 from streamer.metrics import VigilMetrics
 from streamer.sources.frame import Keyframe
 from watchlists.index import WatchlistIndex
+from watchlists.records import label_key
 
 STANDING_DEG = 20.0  # a body axis within this of upright is standing (30 degrees is a lean, on the way down)
 STOOD_REACH = 1.0  # hips this many body lengths apart (hip to head, twice) are the same place
@@ -61,10 +62,11 @@ class PostureMatcher:
         self._labels = frozenset(posture_labels(settings))
         self._metrics = metrics
         self._standing: dict[str, tuple[datetime, list[Person]]] = {}  # per camera: its previous keyframe's
+        self._last_score: dict[str, float] = {}
 
     @property
     def labels(self) -> frozenset[str]:
-        """The labels this matcher answers for (lower case): the scene matcher must skip them."""
+        """The labels this matcher answers for (``label_key``): the scene matcher must skip them."""
         return self._labels
 
     def match(self, frames: list[Keyframe]) -> list[list[Sighting]]:
@@ -74,7 +76,8 @@ class PostureMatcher:
         for frame in frames:
             if frame.camera not in entries_of:
                 allowed = self._index.allowed_entries(frame.camera)
-                entries_of[frame.camera] = {e: label for e, label in allowed.items() if label.lower() in self._labels}
+                ours = {e: label for e, label in allowed.items() if label_key(label) in self._labels}
+                entries_of[frame.camera] = ours
             entries = entries_of[frame.camera]
             results.append(self._sightings(frame, entries) if entries else [])
         for frame, sightings in zip(frames, results, strict=True):
@@ -87,10 +90,12 @@ class PostureMatcher:
     def forget_camera(self, camera: str) -> None:
         """Drop what the camera's previous keyframe showed (``vigil eval`` replays each clip as a new camera)."""
         self._standing.pop(camera, None)
+        self._last_score.pop(camera, None)
 
-    def score(self, image: np.ndarray) -> float:
-        """The frame's posture score, above its threshold or not (``vigil eval``'s score distributions)."""
-        return self._lying_person(self._people(image))[0]
+    def last_score(self, camera: str) -> float:
+        """The posture score of the camera's latest matched keyframe, above its threshold or not (``vigil eval``'s
+        score distributions, without running the detector twice); 0 before any."""
+        return self._last_score.get(camera, 0.0)
 
     def _people(self, image: np.ndarray) -> list[Person]:
         started = time.perf_counter()
@@ -106,6 +111,7 @@ class PostureMatcher:
     def _sightings(self, frame: Keyframe, entries: dict[str, str]) -> list[Sighting]:
         people = self._people(frame.image)
         score, person = self._lying_person(people)
+        self._last_score[frame.camera] = score
         threshold = self._settings.threshold
         if person is not None and score < threshold and self._stood_here(frame, person):
             threshold = self._settings.after_standing_threshold
@@ -144,14 +150,14 @@ def _hip(person: Person) -> tuple[float, float]:
 
 
 def posture_labels(settings: PostureConfig) -> list[str]:
-    """The labels matched by posture, lower case (labels compare case-insensitively); none when posture is off."""
-    return [label.strip().lower() for label in settings.labels] if settings.enabled else []
+    """The labels matched by posture as ``label_key`` gives them (case and spacing aside); none when posture is off."""
+    return [label_key(label) for label in settings.labels] if settings.enabled else []
 
 
 def entry_posture(kind: str, label: str, settings: PostureConfig) -> dict[str, float] | None:
     """What an entry shown to an admin is matched by when it is matched by posture (its photos' trained head, if
     any, is then unused); ``None`` for every other entry."""
-    if kind != "anomaly" or label.strip().lower() not in posture_labels(settings):
+    if kind != "anomaly" or label_key(label) not in posture_labels(settings):
         return None
     return {
         "threshold": settings.threshold,

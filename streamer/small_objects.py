@@ -38,6 +38,7 @@ from streamer.sources.frame import Keyframe
 from watchlists.adaptation import Adaptation
 from watchlists.adaptation_slot import AdaptationSlot
 from watchlists.index import WatchlistIndex
+from watchlists.records import label_key
 
 MAX_LOOKS = 2
 """Crops embedded per keyframe at most: the highest-scoring proposals of different entries."""
@@ -141,7 +142,7 @@ class SmallObjectFinder:
             already = {s.entry_id for s in sighted[position]}
             for head, entry_id in enumerate(adaptation.entry_ids):
                 label = scope[frame.camera].get(entry_id)
-                if label is None or entry_id in already or label.lower() in self._skip_labels:
+                if label is None or entry_id in already or label_key(label) in self._skip_labels:
                     continue
                 named_row = int(np.argmax(named[:, head]))
                 risen_row = int(np.argmax(scores[:, head] - rises[:, head]))

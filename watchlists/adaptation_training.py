@@ -39,6 +39,7 @@ from watchlists.generic_view_cache import GenericViewCache, generic_view_key
 from watchlists.images import decode_image
 from watchlists.night_lights import night_view
 from watchlists.reads import WatchlistReads
+from watchlists.records import label_key
 
 Progress = Callable[[str, int, int], None]
 """``(stage, done, total)``: training reports as it goes (a CLI progress bar, a log line)."""
@@ -342,7 +343,7 @@ class HeadTrainer:
         return f"no {kind} entry has {enough}"
 
     def _by_posture(self, entry: EntryExamples) -> bool:
-        return entry.label.strip().lower() in self._settings.posture_labels
+        return label_key(entry.label) in self._settings.posture_labels
 
     def digest(self, entries: Sequence[EntryExamples], background: np.ndarray | None, *, kind: str) -> str:
         """What ``train`` would name its result. Its settings say whether concepts were used, not only asked for:
@@ -463,7 +464,7 @@ class _Rows:
 
 def _same_label(entries: Sequence[EntryExamples]) -> np.ndarray:
     """``(E, E)``: entries whose labels are the same words (two "fire" entries teach each other nothing)."""
-    keys = [" ".join(e.label.casefold().split()) for e in entries]
+    keys = [label_key(e.label) for e in entries]
     return np.array([[a == b for b in keys] for a in keys])
 
 

@@ -55,6 +55,11 @@ def check_unit_embedding(vector: np.ndarray) -> None:
         raise EmbeddingMismatchError(f"embedding must be L2-normalised, its norm is {norm:.4f}")
 
 
+def label_key(label: str) -> str:
+    """What labels are compared by: case and spacing aside, "Fall", "fall " and "FALL" are one label."""
+    return " ".join(label.casefold().split())
+
+
 def check_entry_fields(label: str, threshold: float | None, cameras: Sequence[str], notes: str = "") -> None:
     """Refuse entry fields a person typed wrong, naming the field, before anything is written."""
     if not label.strip():

@@ -19,7 +19,7 @@ from streamer.config import PostureConfig
 from streamer.demo.scenes import photo
 from streamer.matcher import SceneMatcher
 from streamer.metrics import VigilMetrics
-from streamer.posture_matcher import PostureMatcher, posture_labels
+from streamer.posture_matcher import PostureMatcher, entry_posture, posture_labels
 from streamer.sources.frame import Keyframe
 from watchlists.enroll import Enroller
 from watchlists.index import WatchlistIndex
@@ -117,12 +117,30 @@ def test_a_person_lying_where_someone_stood_a_keyframe_ago_is_sighted_at_the_low
     posture = PostureMatcher(PersonPostureDetector(), watchlist, settings, VigilMetrics())
     astronaut = photo("astronaut")
     lying = cv2.rotate(astronaut, cv2.ROTATE_90_CLOCKWISE)
-    assert 0.5 < posture.score(_scene(lying, 300, 0).image) < 0.99
     standing, fallen, still_lying = posture.match(
         [_scene(astronaut, stood_at, 0), _scene(lying, 300, stood_before_s), _scene(lying, 300, stood_before_s + 1)]
     )
+    assert 0.5 < posture.last_score("ward") < 0.99  # the flattest person of the latest keyframe, under 0.99
     assert standing == [] and still_lying == []
     assert [(s.label, s.threshold) for s in fallen] == ([("Fall", after_standing)] if sighted else [])
+
+
+def test_labels_compare_whatever_their_case_and_spacing(tmp_path, scene_embedder: SceneEmbedder):
+    """An entry typed "  FALL" is matched by posture ``labels: [Fall]``, and skipped by the scene matcher."""
+    fallen = cv2.rotate(photo("astronaut"), cv2.ROTATE_90_CLOCKWISE)
+    cv2.imwrite(str(tmp_path / "fallen.png"), cv2.cvtColor(fallen, cv2.COLOR_RGB2BGR))
+    store = WatchlistStore(tmp_path / "watchlist.db")
+    enroller = Enroller(store, scene_embedder, show_progress=False)
+    enroller.enroll("anomaly", "  FALL", [tmp_path / "fallen.png"], actor="test")
+    index = WatchlistIndex.from_store(store, "anomaly", scene_embedder.version, default_threshold=0.7)
+    settings = PostureConfig(labels=["Fall"])
+    posture = PostureMatcher(PersonPostureDetector(), index, settings, VigilMetrics())
+    frame = _frame("ward", fallen)
+    assert [s.label for s in posture.match([frame])[0]] == ["  FALL"]
+    embeddings = scene_embedder.embed_regions([frame.image], RegionGrid.parse("none"))
+    assert SceneMatcher(index, VigilMetrics(), skip_labels=posture.labels).match([frame], embeddings) == [[]]
+    assert entry_posture("anomaly", "  FALL", settings) is not None
+    store.close()
 
 
 def test_a_forgotten_camera_has_no_one_standing(watchlist: WatchlistIndex):
@@ -132,3 +150,5 @@ def test_a_forgotten_camera_has_no_one_standing(watchlist: WatchlistIndex):
     assert posture.match([_scene(photo("astronaut"), 300, 0)]) == [[]]
     posture.forget_camera("ward")  # a new clip in ``vigil eval``: the last one's people are not this one's
     assert posture.match([_scene(lying, 300, 1)]) == [[]]
+    posture.forget_camera("ward")
+    assert posture.last_score("ward") == 0.0
