@@ -69,6 +69,15 @@ def eval_command(
         Path | None,
         typer.Option(help="Clips: a folder of 'not this' images enrolled as negatives of every entry.", exists=True),
     ] = None,
+    phases: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=20,
+            help="Clips: also replay each clip with its keyframes moved by 1/N, 2/N ... of its keyframe interval"
+            " (re-encoded with ffmpeg) and report events found and false alarms per phase; 1: as recorded only.",
+        ),
+    ] = 1,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -78,7 +87,7 @@ def eval_command(
     if dataset.suffix == ".json" or (dataset / "truth.json").is_file():
         truth = dataset if dataset.suffix == ".json" else dataset / "truth.json"
         modes = [True, False] if compare else [settings.adaptation.enabled if adapt is None else adapt]
-        evaluate_clips(truth, settings, modes=modes, negatives=negatives, output=output, as_json=as_json)
+        evaluate_clips(truth, settings, modes=modes, negatives=negatives, output=output, as_json=as_json, phases=phases)
         return
     if kind is None:
         raise typer.BadParameter("--kind is required for a photo folder (face or anomaly)", param_hint="--kind")

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from streamer.devservices.errors import DevServiceError
@@ -149,6 +150,34 @@ def write_test_pattern_clip(
     if noise:
         source += f",noise=alls={noise}:allf=t"
     with _ffmpeg(path, ["-f", "lavfi", "-i", source, "-t", str(seconds), *encoding.x264_args()]):
+        pass
+    return path
+
+
+def keyframe_interval_s(path: Path) -> float:
+    """The clip's typical time between keyframes (median gap of its keyframe packets; 1 s with fewer than two)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [
+            float(packet.pts * stream.time_base)
+            for packet in container.demux(stream)
+            if packet.is_keyframe and packet.pts is not None
+        ]
+    gaps = np.diff(sorted(times))
+    return float(np.median(gaps)) if len(gaps) else 1.0
+
+
+def write_keyframe_phase(path: Path, source: Path, offset_s: float, interval_s: float, crf: int = 18) -> Path:
+    """Re-encode ``source`` with its keyframes ``offset_s`` later: at 0 (a stream starts on one), then
+    ``offset_s + k * interval_s``. A camera's keyframes fall wherever its encoder's clock puts them, so a brief event
+    is sampled at one moment by one camera and at another by the next: ``vigil eval --phases`` replays both."""
+    force = f"expr:gte(t,{offset_s:.4f}+n_forced*{interval_s:.4f})"
+    args = [
+        "-i", str(source), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        "-g", "100000", "-keyint_min", "100000", "-sc_threshold", "0", "-force_key_frames", force,
+        "-movflags", "+faststart",
+    ]  # fmt: skip
+    with _ffmpeg(path, args):
         pass
     return path
 

@@ -114,6 +114,21 @@ def test_confirmation_bursts_are_emulated_on_the_clip_clock(vigil: Vigil, truth:
         assert rocket["median_delay_s"] >= 1.0
 
 
+def test_phases_replay_the_clips_with_their_keyframes_moved(vigil: Vigil, truth: Path):
+    result = vigil("eval", str(truth), "--phases", "2", "--json", "--output", "clips.json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)["modes"]["adapted"]
+    recorded, moved = report["phases"]
+    assert (recorded["phase"], moved["phase"]) == (0.0, 0.5)
+    assert recorded["overall"] == report["overall"] and recorded["keyframes"] == report["keyframes"]
+    assert moved["keyframes"] == recorded["keyframes"] + 2  # 0, 0.5, 1.5 ...: one more keyframe per clip
+    before, after = recorded["categories"]["rocket"], moved["categories"]["rocket"]
+    assert before["detected"] == after["detected"] == 1 and before["false_alarms"] == after["false_alarms"] == 0
+    assert after["median_delay_s"] == pytest.approx(before["median_delay_s"] + 0.5, abs=0.05)  # seen 0.5 s later
+    table = vigil("eval", str(truth), "--phases", "2", "--output", "clips.json").out
+    assert "keyframe phases" in table and "adapted over 2 keyframe phases: 1-1 of 1 events" in table
+
+
 def test_the_table_compares_the_modes(vigil: Vigil, truth: Path):
     result = vigil("eval", str(truth), "--no-adapt", "--output", "clips.json")
     assert result.code == 0, result.err

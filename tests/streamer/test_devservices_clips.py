@@ -11,8 +11,10 @@ from av.video.frame import PictureType
 
 from streamer.devservices.clips import (
     ClipEncoding,
+    keyframe_interval_s,
     moving_pattern,
     write_clip,
+    write_keyframe_phase,
     write_scenes,
     write_test_pattern_clip,
 )
@@ -57,6 +59,18 @@ def test_scenes_last_their_seconds_and_keep_their_colours(tmp_path):
     assert len(means) == 15
     assert all(m[0] > 180 and m[2] < 40 for m in means[:10])
     assert all(m[2] > 180 and m[0] < 40 for m in means[10:])
+
+
+def test_a_clip_re_encoded_at_another_keyframe_phase_keeps_its_frames_and_interval(tmp_path):
+    source = write_clip(tmp_path / "clip.mp4", moving_pattern(320, 240, 40), ClipEncoding(fps=10, gop=10))
+    assert keyframe_interval_s(source) == pytest.approx(1.0)
+
+    moved = write_keyframe_phase(tmp_path / "moved.mp4", source, 0.3, keyframe_interval_s(source))
+
+    with av.open(str(moved)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 40
+    assert [round(float(f.time), 2) for f in frames if f.key_frame] == [0.0, 0.3, 1.3, 2.3, 3.3]
 
 
 def test_the_benchmark_pattern_clip_has_the_asked_size_and_length(tmp_path):
