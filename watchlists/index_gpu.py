@@ -44,8 +44,12 @@ class DeviceSearcher(Protocol):
 
 
 def gpu_count() -> int:
-    """CUDA devices FAISS can use: 0 with the faiss-cpu wheel (no GPU classes) or without a device."""
-    import faiss  # here, not at the top: the torch copy must import where FAISS is not installed (the GPU image)
+    """CUDA devices FAISS can use: 0 without FAISS (the GPU image), with the faiss-cpu wheel (no GPU classes) or
+    without a device."""
+    try:
+        import faiss  # here, not at the top: the torch copy must import where FAISS is not installed
+    except ImportError:
+        return 0
 
     if not hasattr(faiss, "StandardGpuResources"):
         return 0

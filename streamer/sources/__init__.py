@@ -1,14 +1,7 @@
 """Camera ingest: RTSP streams, files and capture devices in, ``Keyframe``s and ``CameraStatus``es out.
 
-``CameraWorker`` runs one camera on its own thread (reconnects with backoff and jitter, stall watchdog); the readers
-(``PyAvReader`` for RTSP and files, ``OpenCvReader`` for ``/dev/video*``) do the decoding.
+``streamer.sources.camera.CameraWorker`` runs one camera on its own thread (reconnects with backoff and jitter, stall
+watchdog); the readers (``PyAvReader`` for RTSP and files, ``OpenCvReader`` for ``/dev/video*``) do the decoding.
+Nothing is imported here: ``streamer.sources.frame.Keyframe`` must import without the service's configuration
+types (pydantic), as on the GPU image where the node benchmark runs.
 """
-
-from __future__ import annotations
-
-from streamer.sources.backoff import ReconnectBackoff
-from streamer.sources.camera import CameraWorker
-from streamer.sources.frame import Keyframe
-from streamer.sources.status import CameraState, CameraStatus
-
-__all__ = ["CameraState", "CameraStatus", "CameraWorker", "Keyframe", "ReconnectBackoff"]
