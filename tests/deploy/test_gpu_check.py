@@ -27,9 +27,9 @@ def test_the_service_packages_are_hidden_as_on_the_gpu_image():
 
 
 def test_the_gpu_checks_tests_collect_without_the_service_packages():
-    script = SCRIPT.read_text()
-    plugins = [arg for name in re.findall(r"-p (tests\.[\w.]+)", script) for arg in ("-p", name)]
-    files = re.findall(r"tests/[\w/]+\.py", script)
+    (command,) = [line for line in re.sub(r"\\\n", " ", SCRIPT.read_text()).splitlines() if "-m pytest" in line]
+    plugins = [arg for name in re.findall(r"-p (tests\.[\w.]+)", command) for arg in ("-p", name)]
+    files = re.findall(r"tests/[\w/]+\.py", command)
     assert len(files) >= 4  # the torch, pixel, parity and device-search tests
     collected = _on_the_gpu_image(
         "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "--noconftest", *plugins, *files
