@@ -71,10 +71,7 @@ def evaluate_clips(
             evaluator.close()
             reports[mode] = per_phase[0]
             if phases > 1:
-                reports[mode]["phases"] = [
-                    {"phase": phase / phases} | {k: v for k, v in report.items() if k != "alerts"}
-                    for phase, report in enumerate(per_phase)
-                ]
+                reports[mode]["phases"] = [{"phase": phase / phases} | report for phase, report in enumerate(per_phase)]
     document = {"truth": str(truth), "model": embedder.version, "negatives": len(negative_files), "modes": reports}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2))
