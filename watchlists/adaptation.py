@@ -36,9 +36,9 @@ from watchlists.concepts import ConceptEvidence
 WEAK_RECALL = 0.5
 """Held-back recall under which an admin is told that more photos would help: a head that misses most views of
 photos it never saw has learnt those few photos, not the thing (5 fire photos: 8% on the development set's, 15: 39%)."""
-HELD_BACK_FROM = 5
-"""Entries with this many photos or more have every fifth held back; fewer, and the recall is on new views of the
-very photos the head learnt (``adaptation_training.HOLD_OUT_EVERY``)."""
+HOLD_OUT_EVERY = 5
+"""Training holds back every fifth photo of an entry (and of the generic set, and a fifth of the background) to
+calibrate and validate on; an entry with fewer photos is validated on new views of the very photos it learnt."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ class EntryHead:
     @property
     def advice(self) -> str | None:
         """What an admin could do to make this head find more, or ``None`` when its validation looks sound."""
-        if self.references < HELD_BACK_FROM:
+        if self.references < HOLD_OUT_EVERY:
             return (
                 f"only {self.references} photos: its recall is measured on the photos it learnt from, which flatters "
-                f"it; enrol {HELD_BACK_FROM} or more (10-20 find more), as the cameras would see the thing"
+                f"it; enrol {HOLD_OUT_EVERY} or more (10-20 find more), as the cameras would see the thing"
             )
         if math.isnan(self.validation_recall) or self.validation_recall >= WEAK_RECALL:
             return None

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from engines.imagenet_classifier import ImageNetClassifier, imagenet_classifier
-from watchlists.adaptation import Adaptation, EntryHead
+from watchlists.adaptation import HOLD_OUT_EVERY, Adaptation, EntryHead
 from watchlists.augment import ReferenceAugmenter
 from watchlists.concepts import concept_threshold, reference_concepts
 from watchlists.embedding import Embedder
@@ -114,7 +114,6 @@ class EntryExamples:
     negative_sha256: Sequence[str] = ()
 
 
-HOLD_OUT_EVERY = 5
 _GENERIC_CACHE: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 _GENERIC_LOCK = threading.Lock()
 

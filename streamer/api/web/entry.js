@@ -71,8 +71,7 @@ function matchedBy(entry, adaptation, posture) {
       `${share(adaptation.validation_fpr)}` +
       (adaptation.concepts && adaptation.concepts.length
         ? `; or ImageNet: ${adaptation.concepts.join(", ")} at ${adaptation.concept_threshold} or more`
-        : "") +
-      (adaptation.advice ? `. Advice: ${adaptation.advice}` : "");
+        : "");
   }
   return entry.kind === "anomaly" ? "cosine similarity (no trained head yet)" : "cosine similarity";
 }
@@ -96,6 +95,7 @@ async function renderEntry() {
     ["Id", entry.id],
     ["Threshold", otherwise ? `${cosine}: cosine similarity, not used while matched by ${otherwise}` : cosine],
     ["Matched by", matchedBy(entry, adaptation, posture)],
+    ...(adaptation && adaptation.advice ? [["Advice", adaptation.advice]] : []),
     ["Cameras", entry.cameras.length ? entry.cameras.join(", ") : "all"],
     ["Enabled", entry.enabled ? "yes" : "no (never matches)"],
     ["Notes", entry.notes || "—"],
