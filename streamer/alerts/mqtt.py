@@ -9,7 +9,7 @@ plain status stays what Home Assistant and older consumers expect. Each camera's
 node (stale once that node is ``offline``), and is re-sent after every (re)connect by the drain thread, after paho
 has re-sent what it queued, so the latest status is the last one the broker retains. With ``ha_discovery`` on, each
 camera is also announced to Home Assistant (``streamer.alerts.discovery``) once per connection (a status published
-while disconnected waits for it) and again whenever Home Assistant says it has (re)started (a live birth message, not
+while disconnected, or before the connection's republish, waits for it) and again whenever Home Assistant says it has (re)started (a live birth message, not
 a retained one, which only says it started once); the retained documents of cameras no longer configured are
 cleared, and each camera's and entry's "alert active" state (``streamer.alerts.activity``) is kept retained.
 """
@@ -115,8 +115,8 @@ class MqttPublisher:
         with self._announce_lock, self._status_lock:  # statuses reach paho in the order they happened
             first = status.camera not in self._camera_status
             self._camera_status[status.camera] = status
-            if not self._connected.is_set():
-                return  # paho would queue it and re-send it after the fresher ones of the reconnect
+            if not self._connected.is_set() or self._republish_due.is_set():
+                return  # the (re)connect's republish sends every camera's latest status, and announces this one
             if first and status.camera not in self._cameras:
                 self._announce([status.camera])  # configured cameras are announced at (re)connect
             self._send_status(status)
@@ -187,11 +187,13 @@ class MqttPublisher:
             return
         log.info("connected to MQTT broker %s:%d", self._config.host, self._config.port)
         self._failed_connects = 0
+        # Due before connected: a status published in between waits for this republish instead of being announced
+        # and sent twice. By the drain thread: paho re-sends its queue after this callback returns.
+        self._republish_due.set()
         self._connected.set()
         client.publish(self._status_topic, "online", qos=1, retain=True)
         if self._discovery is not None:
             client.subscribe([(self._discovery.birth_topic, 1), (self._discovery.camera_config_filter, 1)])
-        self._republish_due.set()  # by the drain thread: paho re-sends its queue after this callback returns
         self._wake.set()
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
@@ -239,10 +241,13 @@ class MqttPublisher:
         assert self._discovery is not None
         return {m.topic for camera in self._known_cameras() for m in self._discovery.camera_messages(camera)}
 
-    def _republish_cameras(self) -> None:
-        """Discovery documents and alert states (when on), then each camera's last status: a broker or consumer may
-        have lost them."""
+    def _republish_cameras(self) -> bool:
+        """Discovery documents and alert states (when on), then each camera's last status, when a (re)connect or a
+        Home Assistant restart made that due: a broker or consumer may have lost them. Whether it was due."""
         with self._announce_lock, self._status_lock:
+            if not self._republish_due.is_set():
+                return False
+            self._republish_due.clear()  # under the lock ``publish_camera_status`` checks it with
             statuses = list(self._camera_status.values())
             self._announce(list(dict.fromkeys([*self._cameras, *self._camera_status])))
             if self._activity is not None and self._discovery is not None:
@@ -250,6 +255,7 @@ class MqttPublisher:
                     self._publish_discovery(self._discovery.entry_messages(entry_id, label))
             for status in statuses:
                 self._send_status(status)
+        return True
 
     def _announce(self, cameras: list[str]) -> None:
         """Retained Home Assistant discovery documents and alert states of ``cameras`` (nothing when discovery is off),
@@ -301,10 +307,7 @@ class MqttPublisher:
             self._wake.clear()
             try:
                 self._outbox.flush()  # retry writes the disk refused
-                republish = self._republish_due.is_set() and self._connected.is_set()
-                if republish:
-                    self._republish_due.clear()
-                    self._republish_cameras()
+                republish = self._connected.is_set() and self._republish_cameras()
                 self._report_health(force=republish)
                 self._take_acks()
                 room = IN_FLIGHT_LIMIT - len(self._in_flight)
