@@ -74,8 +74,8 @@ class TrainingSettings:
             0.5-0.8 and false-alarmed on warm lights and hospital wards; 0.8 halved those false alarms.
         min_references: entries with fewer photos stay on cosine matching.
         posture_labels: labels matched by a person's posture instead of by their photos (config ``posture.labels``,
-            lower case): their entries get no head, which would go unused, and their photos are negatives shared by
-            every head (a fire head must still learn that a ward is not fire).
+            as ``records.label_key`` gives them): their entries get no head, which would go unused, and their
+            photos are negatives shared by every head (a fire head must still learn that a ward is not fire).
         concepts: also score entries by the ImageNet classes their references show (``watchlists.concepts``).
         concept_mass: the classes an entry's reference photos give at least this much probability on average, in at
             most ``max_concepts`` classes, are its concepts; references that spread wider get none.

@@ -65,19 +65,19 @@ def index_path(folder: Path, kind: str, model_version: str) -> Path:
 def save_index(path: Path, header: IndexFileHeader, vectors: VectorIndex) -> int:
     """Write ``vectors`` with ``header`` atomically and durably (``engines.atomic_write``); the bytes written."""
     meta = json.dumps(asdict(header), sort_keys=True).encode()
-    with replaced_on_success(path, durable=True, private=True) as temporary:  # face vectors are biometric data
-        with open(temporary, "wb") as out:
-            out.write(MAGIC + _LENGTH.pack(len(meta)) + meta)
-            crc = zlib.crc32(meta)
+    # private: face vectors are biometric data
+    with replaced_on_success(path, durable=True, private=True) as temporary, open(temporary, "wb") as out:
+        out.write(MAGIC + _LENGTH.pack(len(meta)) + meta)
+        crc = zlib.crc32(meta)
 
-            def write(chunk: bytes) -> int:
-                nonlocal crc
-                crc = zlib.crc32(chunk, crc)
-                return out.write(chunk)
+        def write(chunk: bytes) -> int:
+            nonlocal crc
+            crc = zlib.crc32(chunk, crc)
+            return out.write(chunk)
 
-            faiss.write_index(vectors.index, faiss.PyCallbackIOWriter(write, _CHUNK))
-            out.write(_LENGTH.pack(crc) + MAGIC)
-            return out.tell()
+        faiss.write_index(vectors.index, faiss.PyCallbackIOWriter(write, _CHUNK))
+        out.write(_LENGTH.pack(crc) + MAGIC)
+        return out.tell()
 
 
 def load_index(path: Path, expected: IndexFileHeader) -> tuple[IndexFileHeader, VectorIndex]:

@@ -9,9 +9,10 @@ plain status stays what Home Assistant and older consumers expect. Each camera's
 node (stale once that node is ``offline``), and is re-sent after every (re)connect by the drain thread, after paho
 has re-sent what it queued, so the latest status is the last one the broker retains. With ``ha_discovery`` on, each
 camera is also announced to Home Assistant (``streamer.alerts.discovery``) once per connection (a status published
-while disconnected, or before the connection's republish, waits for it) and again whenever Home Assistant says it has (re)started (a live birth message, not
-a retained one, which only says it started once); the retained documents of cameras no longer configured are
-cleared, and each camera's and entry's "alert active" state (``streamer.alerts.activity``) is kept retained.
+while disconnected, or before the connection's republish, waits for it) and again whenever Home Assistant says it
+has (re)started (a live birth message, not a retained one, which only says it started once); the retained documents
+of cameras no longer configured are cleared, and each camera's and entry's "alert active" state
+(``streamer.alerts.activity``) is kept retained.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from streamer.cli.watchlist_options import scene_model
@@ -58,8 +58,7 @@ def evaluate_clips(
             )
             (Path(scratch) / mode).mkdir()
             per_phase = []
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+            with Progress(*_columns(), console=console, transient=True, disable=as_json) as progress:
                 task = progress.add_task(f"[{mode}] clips", total=len(cases) * phases)
                 for phase, phase_cases in enumerate(shifted):
                     runs = []
@@ -108,13 +107,12 @@ def _phase_cases(
     """The clips as recorded (phase 0), then re-encoded with their keyframes a further ``1 / phases`` of their
     keyframe interval later for each next phase."""
     shifted = [cases]
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=quiet or phases == 1) as progress:
+    intervals = [keyframe_interval_s(case.video) for case in cases] if phases > 1 else []
+    with Progress(*_columns(), console=console, transient=True, disable=quiet or phases == 1) as progress:
         task = progress.add_task("moving keyframes", total=len(cases) * (phases - 1))
         for phase in range(1, phases):
             moved = []
-            for number, case in enumerate(cases):
-                interval = keyframe_interval_s(case.video)
+            for number, (case, interval) in enumerate(zip(cases, intervals, strict=True)):
                 video = folder / f"{phase}" / f"{number}-{case.video.stem}.mp4"
                 moved.append(
                     replace(case, video=write_keyframe_phase(video, case.video, interval * phase / phases, interval))
@@ -122,6 +120,10 @@ def _phase_cases(
                 progress.advance(task)
             shifted.append(moved)
     return shifted
+
+
+def _columns() -> tuple[ProgressColumn, ...]:
+    return TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
 
 
 def _phase_table(reports: dict[str, dict[str, Any]]) -> Table:

@@ -121,8 +121,9 @@ def print_entry(
     """One entry for a person: its fields, its images and negatives in one table, then its audit history."""
     out = console()
     out.print(f"[bold]{entry.label}[/bold]  {entry.id}  ({entry.kind}, {'enabled' if entry.enabled else 'disabled'})")
-    unused = " (cosine; not used: matched by " + ("posture" if posture else "its trained head") + ")"
-    shown = threshold_text(entry, settings) + (unused if posture is not None or adaptation is not None else "")
+    shown = threshold_text(entry, settings)
+    if posture is not None or adaptation is not None:
+        shown += f" (cosine; not used: matched by {'posture' if posture is not None else 'its trained head'})"
     out.print(f"threshold {shown}; cameras {', '.join(entry.cameras) or 'all'}")
     if posture is not None:
         out.print(
